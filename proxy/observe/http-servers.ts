@@ -1,0 +1,74 @@
+// The proxy's three small HTTP servers: health (kubelet probes), metrics (Prometheus) and admin
+// (debug views, loopback by default). Each is a plain node:http server on its own address so
+// that operators can expose them differently.
+import http from 'node:http';
+import type { Registry } from 'prom-client';
+import type { HealthAnswer } from './health.ts';
+
+export interface BoundServer {
+  readonly server: http.Server;
+  readonly address: string;
+  close(): Promise<void>;
+}
+
+export type Routes = Record<string, (req: http.IncomingMessage) => Promise<{ status: number; type: string; body: string }> | { status: number; type: string; body: string }>;
+
+export function parseHostPort(flag: string, value: string): { host: string; port: number } {
+  const m = /^(?:\[([^\]]+)\]|([^:]*)):(\d{1,5})$/.exec(value);
+  const port = m ? Number(m[3]) : NaN;
+  if (!m || port > 65535) throw new Error(`${flag}: "${value}" is not HOST:PORT (like 127.0.0.1:10265)`);
+  return { host: m[1] ?? (m[2] || '0.0.0.0'), port };
+}
+
+export function serve(name: string, hostPort: { host: string; port: number }, routes: Routes): Promise<BoundServer> {
+  const server = http.createServer(async (req, res) => {
+    const path = (req.url ?? '/').split('?')[0]!;
+    const handler = routes[path];
+    if (!handler) {
+      res.writeHead(404, { 'Content-Type': 'text/plain' }).end('404 page not found\n');
+      return;
+    }
+    try {
+      const out = await handler(req);
+      res.writeHead(out.status, { 'Content-Type': out.type, 'X-Content-Type-Options': 'nosniff' }).end(out.body);
+    } catch (err) {
+      res.writeHead(500, { 'Content-Type': 'text/plain' }).end(`${(err as Error).message}\n`);
+    }
+  });
+  server.keepAliveTimeout = 5000;
+  return new Promise((resolve, reject) => {
+    server.once('error', (err) => reject(new Error(`${name} server: cannot listen on ${hostPort.host}:${hostPort.port}: ${(err as Error).message}`)));
+    server.listen(hostPort.port, hostPort.host, () => {
+      const a = server.address();
+      const address = typeof a === 'object' && a ? `${a.address.includes(':') ? `[${a.address}]` : a.address}:${a.port}` : String(a);
+      resolve({
+        server,
+        address,
+        close: () =>
+          new Promise<void>((r) => {
+            server.close(() => r());
+            server.closeAllConnections();
+          }),
+      });
+    });
+  });
+}
+
+export const healthRoutes = (answer: { healthz(): HealthAnswer; livez(): HealthAnswer }, onCode?: (path: string, code: number) => void): Routes => ({
+  '/healthz': () => {
+    const a = answer.healthz();
+    onCode?.('/healthz', a.status);
+    return { status: a.status, type: 'application/json', body: a.body };
+  },
+  '/livez': () => {
+    const a = answer.livez();
+    onCode?.('/livez', a.status);
+    return { status: a.status, type: 'application/json', body: a.body };
+  },
+});
+
+export const metricsRoutes = (registry: Registry): Routes => ({
+  '/metrics': async () => ({ status: 200, type: registry.contentType, body: await registry.metrics() }),
+  '/healthz': () => ({ status: 200, type: 'text/plain', body: 'ok' }),
+  '/proxyMode': () => ({ status: 200, type: 'text/plain', body: 'userspace-nodeport-proxy' }),
+});
