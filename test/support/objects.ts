@@ -17,6 +17,12 @@ export interface ServiceSpec {
   externalTrafficPolicy?: 'Cluster' | 'Local';
   clientIPAffinitySeconds?: number;
   extraPorts?: { name: string; port: number; nodePort: number; protocol?: string }[];
+  /** Defaults to 10.96.0.10; '' or 'None' make the Service headless. */
+  clusterIP?: string;
+  /** sessionAffinity: ClientIP without sessionAffinityConfig (the default timeout applies). */
+  clientIPAffinityNoConfig?: boolean;
+  /** Replaces spec.ports entirely (raw API shape), for ports without a nodePort and bad values. */
+  ports?: Record<string, unknown>[];
 }
 
 export function service(s: ServiceSpec): any {
@@ -28,10 +34,11 @@ export function service(s: ServiceSpec): any {
     metadata: { name: s.name, namespace: s.namespace ?? 'default', uid: `uid-${s.name}`, labels },
     spec: {
       type: s.type ?? 'NodePort',
-      clusterIP: '10.96.0.10',
+      clusterIP: s.clusterIP ?? '10.96.0.10',
       externalTrafficPolicy: s.externalTrafficPolicy ?? 'Cluster',
       ...(s.clientIPAffinitySeconds ? { sessionAffinity: 'ClientIP', sessionAffinityConfig: { clientIP: { timeoutSeconds: s.clientIPAffinitySeconds } } } : {}),
-      ports: [
+      ...(s.clientIPAffinityNoConfig ? { sessionAffinity: 'ClientIP' } : {}),
+      ports: s.ports ?? [
         { name: s.portName ?? 'http', protocol: s.protocol ?? 'TCP', port: 80, targetPort: 8080, nodePort: s.nodePort },
         ...(s.extraPorts ?? []).map((p) => ({ name: p.name, protocol: p.protocol ?? 'TCP', port: p.port, nodePort: p.nodePort })),
       ],
@@ -48,6 +55,10 @@ export interface EndpointSpec {
   zones?: string[];
   /** Leave conditions out entirely (nil = ready/serving per kube-proxy). */
   noConditions?: boolean;
+  /** Exact conditions object (fields left out are nil), instead of the defaults above. */
+  conditions?: { ready?: boolean | null; serving?: boolean | null; terminating?: boolean | null };
+  /** Exact addresses list instead of [ip] (e.g. [] or several). */
+  addresses?: string[];
 }
 
 export interface SliceSpec {
@@ -61,6 +72,8 @@ export interface SliceSpec {
   proxyName?: string | null;
   endpoints: EndpointSpec[];
   triggerTime?: string;
+  /** Replaces `ports` entirely (raw API shape), e.g. several ports, a nil name or a zero port. */
+  ports?: { name?: string | null; port?: number | null; protocol?: string }[];
 }
 
 export function endpointSlice(s: SliceSpec): any {
@@ -76,10 +89,14 @@ export function endpointSlice(s: SliceSpec): any {
       ...(s.triggerTime ? { annotations: { 'endpoints.kubernetes.io/last-change-trigger-time': s.triggerTime } } : {}),
     },
     addressType: s.addressType ?? 'IPv4',
-    ports: [{ name: s.portName ?? 'http', protocol: s.protocol ?? 'TCP', port: s.port }],
+    ports: s.ports ?? [{ name: s.portName ?? 'http', protocol: s.protocol ?? 'TCP', port: s.port }],
     endpoints: s.endpoints.map((e) => ({
-      addresses: [e.ip],
-      ...(e.noConditions ? {} : { conditions: { ready: e.ready ?? true, serving: e.serving ?? e.ready ?? true, terminating: e.terminating ?? false } }),
+      addresses: e.addresses ?? [e.ip],
+      ...(e.conditions
+        ? { conditions: e.conditions }
+        : e.noConditions
+          ? {}
+          : { conditions: { ready: e.ready ?? true, serving: e.serving ?? e.ready ?? true, terminating: e.terminating ?? false } }),
       ...(e.nodeName ? { nodeName: e.nodeName } : {}),
       ...(e.zones ? { hints: { forZones: e.zones.map((name) => ({ name })) } } : {}),
     })),
