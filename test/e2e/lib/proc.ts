@@ -33,10 +33,12 @@ export async function run(
 ): Promise<RunResult> {
   return new Promise((resolvePromise, reject) => {
     const child = spawn(argv[0], argv.slice(1), {
-      stdio: ['pipe', 'pipe', 'pipe'],
+      stdio: [opts.input === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'],
       env: opts.env ?? process.env,
       cwd: opts.cwd,
     });
+    // A child may exit before reading its input; that is its exit status's business, not an EPIPE crash.
+    child.stdin?.on('error', () => undefined);
     let stdout = '';
     let stderr = '';
     child.stdout!.setEncoding('utf8').on('data', (d: string) => (stdout += d));
@@ -51,7 +53,7 @@ export async function run(
         resolvePromise({ code, stdout, stderr });
       }
     });
-    child.stdin!.end(opts.input ?? '');
+    child.stdin?.end(opts.input);
   });
 }
 
