@@ -45,11 +45,14 @@ export class BackendTable {
   readonly #routes = new Map<string, Route>();
   /** Which service owns a route key, to report a second Service claiming the same NodePort. */
   readonly #routeOwner = new Map<string, string>();
+  /** Services refused a route key because another Service owns it; retried when it is released. */
+  readonly #waiting = new Map<string, Set<string>>();
   #nodeZone: string | undefined;
   #generation = 0;
 
   constructor(opts: BackendTableOptions) {
-    this.#opts = { family: 'IPv4', ...opts };
+    // `family: undefined` (an optional option passed through) must mean IPv4 too, not "no family".
+    this.#opts = { ...opts, family: opts.family ?? 'IPv4' };
   }
 
   /** The route for a NodePort, or undefined when no selected Service has it. Hot path: O(1). */
@@ -144,12 +147,16 @@ export class BackendTable {
       const rk = routeKey(sp.protocol, sp.nodePort);
       const owner = this.#routeOwner.get(rk);
       if (owner !== undefined && owner !== serviceKey) {
+        let waiters = this.#waiting.get(rk);
+        if (!waiters) this.#waiting.set(rk, (waiters = new Set()));
+        waiters.add(serviceKey);
         this.#opts.onWarning({
           ref: `Service/${serviceKey}`,
           message: `nodePort ${sp.protocol}/${sp.nodePort} is already used by Service ${owner}; port ignored`,
         });
         continue;
       }
+      this.#waiting.get(rk)?.delete(serviceKey);
       const endpoints = mergeEndpoints(sp, slices, this.#opts.nodeName);
       const categorized = categorizeEndpoints(endpoints, this.#nodeZone);
       after.set(
@@ -163,10 +170,12 @@ export class BackendTable {
         }),
       );
     }
+    const released: string[] = [];
     for (const rk of before.keys()) {
       if (!after.has(rk)) {
         this.#routes.delete(rk);
         this.#routeOwner.delete(rk);
+        released.push(rk);
       }
     }
     for (const [rk, route] of after) {
@@ -177,6 +186,15 @@ export class BackendTable {
     else this.#routesByService.delete(serviceKey);
     if (before.size === 0 && after.size === 0) return;
     this.#opts.onChange({ serviceKey, before, after, triggerTimesMs });
+    // A NodePort given up here goes to a Service that was refused it (first come, first served).
+    for (const rk of released) {
+      for (const waiter of [...(this.#waiting.get(rk) ?? [])]) {
+        const claims = this.#servicePorts.get(waiter)?.some((sp) => routeKey(sp.protocol, sp.nodePort) === rk);
+        if (!claims) this.#waiting.get(rk)?.delete(waiter);
+        else if (!this.#routeOwner.has(rk)) this.#recompute(waiter, []);
+      }
+      if (this.#waiting.get(rk)?.size === 0) this.#waiting.delete(rk);
+    }
   }
 }
 
