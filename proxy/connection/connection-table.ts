@@ -68,6 +68,7 @@ export class ConnectionTable {
 
   /** Records the backend a connection was finally connected to (after any retries). */
   attachBackend(rec: ConnectionRecord, backendKey: string, backend: Socket): void {
+    if (rec.backendKey !== undefined) this.#unindex(rec); // re-attached after an early-reset replay
     rec.backend = backend;
     rec.backendKey = backendKey;
     let set = this.#byBackend.get(backendKey);
@@ -78,14 +79,15 @@ export class ConnectionTable {
   remove(rec: ConnectionRecord): boolean {
     if (!this.#byId.delete(rec.id)) return false;
     if (rec.drainTimer) clearTimeout(rec.drainTimer);
-    if (rec.backendKey !== undefined) {
-      const set = this.#byBackend.get(rec.backendKey);
-      if (set) {
-        set.delete(rec);
-        if (set.size === 0) this.#byBackend.delete(rec.backendKey);
-      }
-    }
+    if (rec.backendKey !== undefined) this.#unindex(rec);
     return true;
+  }
+
+  #unindex(rec: ConnectionRecord): void {
+    const set = this.#byBackend.get(rec.backendKey!);
+    if (!set) return;
+    set.delete(rec);
+    if (set.size === 0) this.#byBackend.delete(rec.backendKey!);
   }
 
   /** Open connections to an endpoint, across services (the same pod is the same load). */

@@ -1,7 +1,17 @@
-// One client connection through the proxy: pick -> connect with a timeout -> on failure retry
-// another endpoint (never the same one twice, bounded in attempts and total time) -> pipe both
-// ways with backpressure and half-close -> propagate resets. The client socket arrives paused
-// (pauseOnConnect), so nothing it sends is read before a backend is connected.
+// One client connection through the proxy:
+//   pick -> connect with a timeout -> on failure retry another endpoint (never the same one
+//   twice, bounded in attempts and total time) -> relay both ways with backpressure and
+//   half-close -> propagate resets.
+// The client socket arrives paused (pauseOnConnect), so nothing it sends is read before a
+// backend is connected.
+//
+// Early reset replay: a backend can accept a TCP connection and then reset it before reading
+// anything: the kernel resets connections still in a listen backlog when the app closes its
+// listener on SIGTERM, and an app that closes a just-accepted socket with unread data resets it
+// too. Until the backend's first byte we keep what the client sent (up to a bound); if the
+// backend resets (RST, not FIN) before answering, the client's bytes were provably not all
+// consumed, so we replay them to another endpoint. A FIN before any byte is passed on as is:
+// the app may have processed the request.
 import net, { type Socket } from 'node:net';
 import type { ConnectFailureReason, DataPlaneEvents } from '../observe/data-plane-events.ts';
 import { classifyConnectError } from '../observe/data-plane-events.ts';
@@ -18,7 +28,13 @@ export interface DialPolicy {
   retryBudgetMs: number;
   /** Close a connection with no traffic either way for this long (ms); 0 disables. */
   idleTimeoutMs: number;
+  /** Bytes of client data kept for an early-reset replay; 0 disables the replay. */
+  replayBufferBytes?: number;
 }
+
+export const DEFAULT_REPLAY_BUFFER_BYTES = 64 * 1024;
+/** How long a FIN-without-answer is held back to see whether a reset follows (ms). */
+const EARLY_FIN_GRACE_MS = 20;
 
 export interface ConnectionContext {
   readonly nodePort: number;
@@ -39,125 +55,195 @@ export function handleClientConnection(client: Socket, ctx: ConnectionContext): 
     client.resetAndDestroy();
     return;
   }
-  const sp = route.servicePort;
-  const clientAddress = client.remoteAddress ?? '';
-  const rec: ConnectionRecord = {
-    id: ctx.table.nextId(),
-    clientAddress,
-    clientPort: client.remotePort ?? 0,
-    localAddress: client.localAddress ?? '',
-    nodePort: ctx.nodePort,
-    protocol: 'TCP',
-    serviceKey: sp.serviceKey,
-    servicePortKey: sp.key,
-    startedAtMs: ctx.now(),
-    client,
-    backend: undefined,
-    backendKey: undefined,
-    attempts: 0,
-    halfClosed: false,
-    drain: undefined,
-    drainTimer: undefined,
-    reportedBytesIn: 0,
-    reportedBytesOut: 0,
-  };
-  ctx.table.add(rec);
-  const tried = new Set<string>();
-  const clientIsLocal = ctx.isLocalAddress(clientAddress);
-  const deadline = rec.startedAtMs + ctx.policy.retryBudgetMs;
-  let pending: Socket | undefined;
+  new ProxiedConnection(client, route, ctx);
+}
 
-  // A client that goes away while we are still connecting: abandon the attempt.
-  const onEarlyClose = () => {
-    pending?.destroy();
-    finish(rec, ctx);
-  };
-  client.once('close', onEarlyClose);
-  client.on('error', noop); // errors while paused surface as 'close'; handled there.
+class ProxiedConnection {
+  readonly #client: Socket;
+  readonly #ctx: ConnectionContext;
+  readonly #rec: ConnectionRecord;
+  readonly #tried = new Set<string>();
+  readonly #clientIsLocal: boolean;
+  readonly #deadline: number;
+  readonly #replayLimit: number;
+  #backend: Socket | undefined;
+  /** Client bytes sent to the current backend before its first byte; undefined once not replayable. */
+  #replay: Buffer[] | undefined = [];
+  #replayBytes = 0;
+  #clientEnded = false;
+  #clientClosed = false;
+  #backendClosed = true;
+  #opened = false;
 
-  const attempt = (r: Route) => {
-    const endpoint = ctx.picker.pick(r, { clientIP: clientAddress, clientIsLocal, tried });
+  constructor(client: Socket, route: Route, ctx: ConnectionContext) {
+    this.#client = client;
+    this.#ctx = ctx;
+    this.#replayLimit = ctx.policy.replayBufferBytes ?? DEFAULT_REPLAY_BUFFER_BYTES;
+    if (this.#replayLimit === 0) this.#replay = undefined;
+    const sp = route.servicePort;
+    this.#rec = {
+      id: ctx.table.nextId(),
+      clientAddress: client.remoteAddress ?? '',
+      clientPort: client.remotePort ?? 0,
+      localAddress: client.localAddress ?? '',
+      nodePort: ctx.nodePort,
+      protocol: 'TCP',
+      serviceKey: sp.serviceKey,
+      servicePortKey: sp.key,
+      startedAtMs: ctx.now(),
+      client,
+      backend: undefined,
+      backendKey: undefined,
+      attempts: 0,
+      halfClosed: false,
+      drain: undefined,
+      drainTimer: undefined,
+      reportedBytesIn: 0,
+      reportedBytesOut: 0,
+    };
+    ctx.table.add(this.#rec);
+    this.#clientIsLocal = ctx.isLocalAddress(this.#rec.clientAddress);
+    this.#deadline = this.#rec.startedAtMs + ctx.policy.retryBudgetMs;
+
+    client.on('data', (chunk: Buffer) => this.#fromClient(chunk));
+    client.on('end', () => {
+      this.#clientEnded = true;
+      this.#rec.halfClosed = true;
+      this.#backend?.end();
+    });
+    client.on('drain', () => this.#backend?.resume());
+    // A reset from the client becomes a reset to the backend, not a FIN that looks like success.
+    client.on('error', () => this.#backend?.resetAndDestroy());
+    client.on('close', () => {
+      this.#clientClosed = true;
+      const b = this.#backend;
+      if (b && !b.destroyed) b.end(() => b.destroy());
+      this.#maybeFinish();
+    });
+    if (ctx.policy.idleTimeoutMs > 0) {
+      // Traffic either way is a read or a write on the client socket, so one timer covers both.
+      client.setTimeout(ctx.policy.idleTimeoutMs, () => {
+        client.destroy();
+        this.#backend?.destroy();
+      });
+    }
+    this.#attempt(route);
+  }
+
+  #attempt(route: Route): void {
+    const ctx = this.#ctx;
+    const endpoint = ctx.picker.pick(route, { clientIP: this.#rec.clientAddress, clientIsLocal: this.#clientIsLocal, tried: this.#tried });
     if (!endpoint) {
-      if (tried.size === 0) ctx.events.noEndpoints(sp.serviceKey, ctx.nodePort);
-      client.resetAndDestroy();
+      if (this.#tried.size === 0) ctx.events.noEndpoints(this.#rec.serviceKey, ctx.nodePort);
+      this.#client.resetAndDestroy();
       return;
     }
-    tried.add(endpoint.key);
-    rec.attempts++;
+    this.#tried.add(endpoint.key);
+    this.#rec.attempts++;
     const backend = net.connect({ host: endpoint.ip, port: endpoint.port, allowHalfOpen: true, noDelay: true });
-    pending = backend;
-    const timer = setTimeout(() => fail('timeout'), ctx.policy.connectTimeoutMs);
-    const onError = (err: NodeJS.ErrnoException) => fail(classifyConnectError(err));
-    backend.once('error', onError);
-    backend.once('connect', () => {
-      clearTimeout(timer);
-      backend.off('error', onError);
-      pending = undefined;
-      client.off('close', onEarlyClose);
-      ctx.table.attachBackend(rec, endpoint.key, backend);
-      ctx.events.connectionOpened(rec);
-      pipe(rec, client, backend, ctx);
-    });
+    this.#backend = backend;
+    this.#backendClosed = false;
+    let connected = false;
+    let gotData = false;
+    let finTimer: NodeJS.Timeout | undefined;
+    const timer = setTimeout(() => retryOrReset('timeout'), ctx.policy.connectTimeoutMs);
 
-    function fail(reason: ConnectFailureReason) {
+    const retryOrReset = (reason: ConnectFailureReason) => {
       clearTimeout(timer);
-      backend.off('error', onError);
+      clearTimeout(finTimer);
+      backend.removeAllListeners();
       backend.on('error', noop);
       backend.destroy();
-      pending = undefined;
-      ctx.picker.reportConnectFailure(endpoint!.key);
-      ctx.events.connectFailed(rec, endpoint!.key, reason);
-      if (client.destroyed) return;
+      this.#backend = undefined;
+      this.#backendClosed = true;
+      ctx.picker.reportConnectFailure(endpoint.key);
+      ctx.events.connectFailed(this.#rec, endpoint.key, reason);
+      if (this.#clientClosed) return this.#maybeFinish();
       const next = ctx.currentRoute();
-      if (!next || rec.attempts >= ctx.policy.maxAttempts || ctx.now() >= deadline) {
-        client.resetAndDestroy();
+      if (!next || this.#rec.attempts >= ctx.policy.maxAttempts || ctx.now() >= this.#deadline) {
+        this.#client.resetAndDestroy();
         return;
       }
-      ctx.events.connectRetried(rec);
-      attempt(next);
-    }
-  };
-  attempt(route);
-}
+      ctx.events.connectRetried(this.#rec);
+      this.#client.pause(); // hold client data until the next backend is connected
+      this.#attempt(next);
+    };
 
-function pipe(rec: ConnectionRecord, client: Socket, backend: Socket, ctx: ConnectionContext): void {
-  client.off('error', noop);
-  let closed = 0;
-  const onClose = () => {
-    if (++closed === 2) finish(rec, ctx);
-  };
-  // A reset on one side becomes a reset on the other (not a FIN, which would look like success).
-  client.on('error', () => backend.resetAndDestroy());
-  backend.on('error', () => client.resetAndDestroy());
-  client.on('close', (hadError) => {
-    if (!backend.destroyed) hadError ? backend.resetAndDestroy() : backend.destroy();
-    onClose();
-  });
-  backend.on('close', (hadError) => {
-    if (!client.destroyed) hadError ? client.resetAndDestroy() : client.destroy();
-    onClose();
-  });
-  // Half-close: pipe() ends the destination when the source ends, and allowHalfOpen keeps the
-  // other direction flowing until it ends too.
-  const markHalf = () => {
-    rec.halfClosed = true;
-  };
-  client.once('end', markHalf);
-  backend.once('end', markHalf);
-  if (ctx.policy.idleTimeoutMs > 0) {
-    // Activity in either direction is a read or write on the client socket, so one timer covers both.
-    client.setTimeout(ctx.policy.idleTimeoutMs, () => {
-      client.destroy();
-      backend.destroy();
+    backend.once('connect', () => {
+      connected = true;
+      clearTimeout(timer);
+      ctx.table.attachBackend(this.#rec, endpoint.key, backend);
+      if (!this.#opened) {
+        this.#opened = true;
+        ctx.events.connectionOpened(this.#rec);
+      }
+      // Replay what the client sent to a backend that reset before answering.
+      for (const chunk of this.#replay ?? []) backend.write(chunk);
+      if (this.#clientEnded) backend.end();
+      this.#client.resume();
+    });
+    backend.on('data', (chunk: Buffer) => {
+      if (!gotData) {
+        gotData = true;
+        this.#replay = undefined; // the backend has answered: from now on, no replay
+        this.#replayBytes = 0;
+      }
+      if (!this.#client.write(chunk)) backend.pause();
+    });
+    backend.on('drain', () => this.#client.resume());
+    backend.on('end', () => {
+      if (!gotData && this.#replay !== undefined) {
+        // The backend closed without answering. With nothing sent to it yet, the connection
+        // carried nothing: an app that closed a fresh idle connection while shutting down. Try
+        // another endpoint, invisibly. If the client's bytes were in flight, a reset follows at
+        // once when the app had not read them (then we replay); wait one short moment for it.
+        if (this.#replayBytes === 0) return retryOrReset('closed');
+        finTimer = setTimeout(() => {
+          finTimer = undefined;
+          this.#rec.halfClosed = true;
+          this.#client.end();
+        }, EARLY_FIN_GRACE_MS);
+        return;
+      }
+      this.#rec.halfClosed = true;
+      this.#client.end();
+    });
+    backend.on('error', (err: NodeJS.ErrnoException) => {
+      if (!connected) return retryOrReset(classifyConnectError(err));
+      if (!gotData && this.#replay !== undefined && (err.code === 'ECONNRESET' || err.code === 'EPIPE')) return retryOrReset('reset');
+      this.#client.resetAndDestroy();
+    });
+    backend.on('close', (hadError) => {
+      if (this.#backend !== backend) return; // replaced by a retry
+      this.#backendClosed = true;
+      const c = this.#client;
+      if (!c.destroyed) {
+        if (hadError) c.resetAndDestroy();
+        else c.end(() => c.destroy()); // flush what is queued, then close
+      }
+      this.#maybeFinish();
     });
   }
-  client.pipe(backend);
-  backend.pipe(client);
-  client.resume();
-}
 
-function finish(rec: ConnectionRecord, ctx: ConnectionContext): void {
-  if (ctx.table.remove(rec) && rec.backend) ctx.events.connectionClosed(rec);
+  #fromClient(chunk: Buffer): void {
+    if (this.#replay !== undefined) {
+      this.#replayBytes += chunk.length;
+      if (this.#replayBytes > this.#replayLimit) this.#replay = undefined;
+      else this.#replay.push(chunk);
+    }
+    const b = this.#backend;
+    if (b && !b.connecting) {
+      if (!b.write(chunk)) this.#client.pause();
+    } else if (this.#replay === undefined) {
+      // Data arrived between attempts and cannot be kept for the next backend: give up cleanly.
+      this.#client.resetAndDestroy();
+    }
+  }
+
+  #maybeFinish(): void {
+    if (!this.#clientClosed || !this.#backendClosed) return;
+    if (this.#ctx.table.remove(this.#rec) && this.#opened) this.#ctx.events.connectionClosed(this.#rec);
+  }
 }
 
 function noop(): void {}

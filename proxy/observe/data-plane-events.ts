@@ -3,7 +3,11 @@
 // channels are process-global) keeps several proxies in one process (tests) apart.
 import type { ConnectionRecord } from '../connection/connection-table.ts';
 
-export type ConnectFailureReason = 'refused' | 'unreachable' | 'timeout' | 'reset' | 'other';
+/**
+ * refused/unreachable/timeout: the TCP connect failed. reset: the backend reset before answering.
+ * closed: the backend closed a connection before either side sent a byte.
+ */
+export type ConnectFailureReason = 'refused' | 'unreachable' | 'timeout' | 'reset' | 'closed' | 'other';
 
 export interface DataPlaneEvents {
   /** The backend connect succeeded; the connection is now piping. */
