@@ -175,9 +175,9 @@ export async function startProxy(opts: ProxyOptions, deps: ProxyDeps): Promise<R
   };
   const servers: BoundServer[] = [];
   try {
-    servers.push(await serve('metrics', opts.metricsBindAddress, metricsRoutes(metrics.registry)));
-    servers.push(await serve('healthz', opts.healthzBindAddress, healthRoutes(health, healthzCounter)));
-    servers.push(await serve('admin', opts.adminBindAddress, adminRoutes));
+    servers.push(await serve('metrics', opts.metricsBindAddress, metricsRoutes(metrics.registry), { reusePort: opts.reusePort }));
+    servers.push(await serve('healthz', opts.healthzBindAddress, healthRoutes(health, healthzCounter), { reusePort: opts.reusePort }));
+    servers.push(await serve('admin', opts.adminBindAddress, adminRoutes, { reusePort: opts.reusePort }));
   } catch (err) {
     await Promise.all(servers.map((s) => s.close()));
     throw err;

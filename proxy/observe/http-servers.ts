@@ -20,7 +20,7 @@ export function parseHostPort(flag: string, value: string): { host: string; port
   return { host: m[1] ?? (m[2] || '0.0.0.0'), port };
 }
 
-export function serve(name: string, hostPort: { host: string; port: number }, routes: Routes): Promise<BoundServer> {
+export function serve(name: string, hostPort: { host: string; port: number }, routes: Routes, opts: { reusePort?: boolean } = {}): Promise<BoundServer> {
   const server = http.createServer(async (req, res) => {
     const path = (req.url ?? '/').split('?')[0]!;
     const handler = routes[path];
@@ -38,7 +38,9 @@ export function serve(name: string, hostPort: { host: string; port: number }, ro
   server.keepAliveTimeout = 5000;
   return new Promise((resolve, reject) => {
     server.once('error', (err) => reject(new Error(`${name} server: cannot listen on ${hostPort.host}:${hostPort.port}: ${(err as Error).message}`)));
-    server.listen(hostPort.port, hostPort.host, () => {
+    // With --reuse-port, a new instance can bind the same health/metrics ports as the old one
+    // during a DaemonSet rolling update (maxSurge 1); otherwise the new pod never gets ready.
+    server.listen({ port: hostPort.port, host: hostPort.host, reusePort: opts.reusePort ?? false }, () => {
       const a = server.address();
       const address = typeof a === 'object' && a ? `${a.address.includes(':') ? `[${a.address}]` : a.address}:${a.port}` : String(a);
       resolve({
