@@ -39,7 +39,7 @@ export interface LoadStats {
   /** Longest time from a failure to the next success (or to the end of the run), ms. */
   longestFailureWindowMs: number;
   /** The first few failures, for diagnosis. */
-  samples: { t: number; kind: FailureKind; code: string }[];
+  samples: { t: number; kind: FailureKind; code: string; reused: boolean; retry: boolean; gotResponse: boolean }[];
 }
 
 const cfg = JSON.parse(process.argv[2]) as LoadClientConfig;
@@ -66,6 +66,8 @@ interface Outcome {
   err?: NodeJS.ErrnoException;
   /** True if the failure happened on a reused connection before any response byte. */
   staleReuse?: boolean;
+  reused?: boolean;
+  gotResponse?: boolean;
 }
 
 function once(): Promise<Outcome> {
@@ -96,14 +98,14 @@ function once(): Promise<Outcome> {
           if (res.statusCode === 200) finish({ pod: body.trim() });
           else finish({ err: Object.assign(new Error(`HTTP ${res.statusCode}`), { code: `HTTP_${res.statusCode}` }) });
         });
-        res.on('error', (err: NodeJS.ErrnoException) => finish({ err }));
+        res.on('error', (err: NodeJS.ErrnoException) => finish({ err, reused: req.reusedSocket, gotResponse: true }));
       },
     );
     req.on('timeout', () => req.destroy(Object.assign(new Error('timeout'), { code: 'ETIMEDOUT' })));
     req.on('error', (err: NodeJS.ErrnoException) => {
       const code = err.code ?? '';
       const stale = req.reusedSocket && !gotResponse && (code === 'ECONNRESET' || code === 'EPIPE' || err.message === 'socket hang up');
-      finish({ err, staleReuse: stale });
+      finish({ err, staleReuse: stale, reused: req.reusedSocket, gotResponse });
     });
     req.end();
   });
@@ -123,7 +125,7 @@ function kindOf(err: NodeJS.ErrnoException): FailureKind {
   }
 }
 
-function record(o: Outcome): void {
+function record(o: Outcome, retry: boolean): void {
   const now = Date.now();
   if (o.err) {
     const kind = kindOf(o.err);
@@ -131,7 +133,9 @@ function record(o: Outcome): void {
     stats.failed++;
     stats.failures[kind]++;
     stats.codes[code] = (stats.codes[code] ?? 0) + 1;
-    if (stats.samples.length < 20) stats.samples.push({ t: now - start, kind, code });
+    if (stats.samples.length < 20) {
+      stats.samples.push({ t: now - start, kind, code, reused: o.reused ?? false, retry, gotResponse: o.gotResponse ?? false });
+    }
     failingSince ??= now;
   } else {
     stats.ok++;
@@ -148,11 +152,13 @@ async function worker(): Promise<void> {
   while (!stopping) {
     stats.sent++;
     let o = await once();
+    let retry = false;
     if (o.err && o.staleReuse) {
       stats.retried++;
+      retry = true;
       o = await once();
     }
-    record(o);
+    record(o, retry);
     if (cfg.intervalMs > 0) await new Promise((r) => setTimeout(r, cfg.intervalMs));
   }
 }

@@ -98,6 +98,7 @@ export function describeStats(s: LoadStats): string {
   const f = s.failures;
   return (
     `${s.mode}: sent=${s.sent} ok=${s.ok} failed=${s.failed} (refused=${f.refused} reset=${f.reset} timeout=${f.timeout} other=${f.other}) ` +
-    `retried=${s.retried} longestFailureWindow=${s.longestFailureWindowMs}ms byPod=${JSON.stringify(s.byPod)} codes=${JSON.stringify(s.codes)}`
+    `retried=${s.retried} longestFailureWindow=${s.longestFailureWindowMs}ms byPod=${JSON.stringify(s.byPod)} codes=${JSON.stringify(s.codes)}` +
+    (s.samples.length ? ` samples=${JSON.stringify(s.samples.slice(0, 5))}` : '')
   );
 }
