@@ -1,0 +1,137 @@
+// npm run bench [-- --quick] [--only datapath,memory,rollout,programming] [--cpu-prof]
+// Runs the scenarios of issue 5 and writes bench/results/<timestamp>/{results.json,report.md,*.svg}.
+// Every competitor runs in the same invocation, on the same machine and workload.
+import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { parseArgs } from 'node:util';
+import { machineFacts } from './lib/machine.ts';
+import { startBackends, SERVICES } from './lib/backends.ts';
+import { direct, haproxy, nginxStream, nodeportProxy, toolVersions, type ProxyEnv } from './lib/proxies.ts';
+import { createDataPath } from './lib/topology.ts';
+import { runDataPath, summarizeDataPath, DATAPATH_FULL, DATAPATH_QUICK, type TargetFactory } from './scenarios/datapath.ts';
+import { idleConnections, serviceScale } from './scenarios/memory.ts';
+import { writeReport } from './report/render.ts';
+import { fdHardLimit, type Background } from './lib/exec.ts';
+
+const { values: args } = parseArgs({
+  options: {
+    quick: { type: 'boolean', default: false },
+    only: { type: 'string' },
+    out: { type: 'string' },
+    'cpu-prof': { type: 'boolean', default: false },
+    // Comma-separated subset of proxies (for development; a published run measures all).
+    targets: { type: 'string' },
+  },
+});
+
+// test/e2e/lib/proc.ts run() ends the child's stdin after spawning; when the child has already
+// exited that write fails with EPIPE on a stream without an error listener, which would crash
+// the whole run (reported to the library's owner). Only that exact error is ignored here.
+process.on('uncaughtException', (err: NodeJS.ErrnoException) => {
+  if (err.code === 'EPIPE' && err.syscall === 'write') return;
+  console.error(err);
+  process.exit(1);
+});
+
+const repoRoot = resolve(import.meta.dirname, '..');
+process.chdir(repoRoot);
+const quick = args.quick!;
+const only = new Set((args.only ?? 'datapath,memory,rollout,programming').split(','));
+const stamp = new Date().toISOString().replace(/[:]/g, '').replace(/\..*/, 'Z');
+const outDir = resolve(args.out ?? join('bench/results', `${stamp}${quick ? '-quick' : ''}`));
+const workDir = '/tmp/npb-work';
+rmSync(workDir, { recursive: true, force: true });
+mkdirSync(workDir, { recursive: true });
+mkdirSync(outDir, { recursive: true });
+
+const t0 = performance.now();
+const log = (s: string) => console.log(`[bench ${((performance.now() - t0) / 1000).toFixed(0).padStart(4)}s] ${s}`);
+
+const results: Record<string, unknown> & { scenarios: Record<string, unknown>; errors: Record<string, string> } = {
+  startedAt: new Date().toISOString(),
+  mode: quick ? 'quick' : 'full',
+  command: `npm run bench --${quick ? ' --quick' : ''}${args.only ? ` --only ${args.only}` : ''}`,
+  machine: await machineFacts(),
+  versions: await toolVersions(process.execPath),
+  scenarios: {},
+  errors: {},
+};
+const save = () => writeFileSync(join(outDir, 'results.json'), JSON.stringify(results, null, 2) + '\n');
+
+async function scenario(name: string, fn: () => Promise<unknown>): Promise<void> {
+  if (!only.has(name)) return;
+  log(`scenario ${name} ...`);
+  try {
+    results.scenarios[name] = await fn();
+  } catch (err) {
+    // A failed scenario is reported as failed, with its error, never as a number.
+    results.errors[name] = (err as Error).stack ?? String(err);
+    log(`scenario ${name} FAILED: ${(err as Error).message}`);
+  }
+  save();
+}
+
+// Scenarios 3 and 4 share one netns topology and one set of backends.
+if (only.has('datapath') || only.has('memory')) {
+  const topo = await createDataPath(1);
+  const env: ProxyEnv = { nodeNs: topo.nodeNs, clientNs: topo.clientNs, nodeIp: topo.nodeIp, podIps: topo.podIps, services: SERVICES, workDir, node: process.execPath, repoRoot };
+  let backends: Background[] = [];
+  try {
+    backends = await startBackends(topo.podNs, topo.podIps, workDir, { node: process.execPath });
+    const profDir = args['cpu-prof'] ? join(outDir, 'profiles') : undefined;
+    const factories: TargetFactory[] = [
+      { name: 'direct', start: async () => direct(env) },
+      { name: 'haproxy', start: () => haproxy(env) },
+      { name: 'nginx-stream', start: () => nginxStream(env) },
+      { name: 'nodeport-proxy', start: () => nodeportProxy(env, { cpuProfDir: profDir }) },
+    ];
+    const wanted = args.targets ? new Set(args.targets.split(',')) : null;
+    if (wanted) factories.splice(0, factories.length, ...factories.filter((f) => wanted.has(f.name)));
+    const cfg = quick ? DATAPATH_QUICK : DATAPATH_FULL;
+    await scenario('datapath', async () => {
+      const samples = await runDataPath(topo.clientNs, factories, cfg, log);
+      return {
+        config: cfg,
+        topology: 'client netns -> node netns (proxy on the node IP) -> pod netns; direct = client -> pod IP routed by the node netns',
+        backend: 'nginx (1 worker) returning a 2-byte body; iperf3 server',
+        proxies: {
+          haproxy: 'HAProxy tcp mode, Debian package defaults (threads = CPUs), timeouts 1h',
+          'nginx-stream': 'nginx stream module, worker_processes auto',
+          'nodeport-proxy': 'objects file, default flags',
+        },
+        summary: summarizeDataPath(samples),
+        samples,
+      };
+    });
+    await scenario('memory', async () => {
+      // A proxy needs two fds per proxied connection (client side, backend side). Where the
+      // per-process hard limit is too low for 10,000 (and cannot be raised without
+      // CAP_SYS_RESOURCE), every proxy gets the same lower count and the report says why.
+      const limit = fdHardLimit();
+      const idleCount = Math.min(10_000, Math.floor((limit - 500) / 2));
+      const idle = await idleConnections(env, factories.filter((f) => f.name !== 'direct'), idleCount, log);
+      const scale = await serviceScale(env, 10_000, 10, log);
+      return { fdHardLimit: limit, idleCount, idle, scale };
+    });
+  } finally {
+    for (const b of backends) await b.stop();
+    await topo.destroy();
+  }
+}
+
+// Scenarios 1 and 2 need the real control plane (test/e2e/lib); loaded lazily so that the data
+// path scenarios run even where the Kubernetes binaries are not built.
+if (only.has('rollout') || only.has('programming')) {
+  const cp = await import('./scenarios/control-plane.ts').catch((err: Error) => err);
+  if (cp instanceof Error) {
+    for (const s of ['rollout', 'programming']) if (only.has(s)) results.errors[s] = `not run: ${cp.message}`;
+  } else {
+    await cp.runControlPlaneScenarios({ quick, only, workDir, repoRoot, log, scenario });
+  }
+}
+
+results.finishedAt = new Date().toISOString();
+results.durationSeconds = Math.round((performance.now() - t0) / 1000);
+save();
+await writeReport(outDir, results);
+log(`wrote ${outDir}`);
