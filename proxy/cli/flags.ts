@@ -100,7 +100,8 @@ export function parseFlags(argv: string[], env: NodeJS.ProcessEnv = process.env)
         }
         break;
       case 'int': {
-        const n = Number(text);
+        // Decimal digits only, like Go's strconv.Atoi: Number() alone takes "0x3", "1e1" and " 3".
+        const n = /^\d+$/.test(text) ? Number(text) : NaN;
         if (!Number.isInteger(n) || n < 1) throw new ProxyError('NPP_BAD_FLAG', `--${name}: "${text}" is not a positive integer`);
         out[key] = n;
         break;
