@@ -126,7 +126,7 @@ if (only.has('rollout') || only.has('programming')) {
   if (cp instanceof Error) {
     for (const s of ['rollout', 'programming']) if (only.has(s)) results.errors[s] = `not run: ${cp.message}`;
   } else {
-    await cp.runControlPlaneScenarios({ quick, only, workDir, repoRoot, log, scenario });
+    await cp.runControlPlaneScenarios({ quick, only, workDir, repoRoot, log, scenario, versions: results.versions as Record<string, string> });
   }
 }
 

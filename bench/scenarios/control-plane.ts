@@ -1,4 +1,11 @@
-// Scenarios 1 (rollout failures) and 2 (programming latency at scale) on the real control plane.
+// Scenarios 1 (rollout failures) and 2 (programming latency at scale) on the real control plane
+// (etcd, kube-apiserver, kube-controller-manager, kube-proxy built by test/k8s-bins/build.sh),
+// through the e2e library. One cluster: node-1 runs the pods, nodes 2-6 one proxy configuration each.
+import { run } from '../lib/exec.ts';
+import { BenchCluster, PROXY_CONFIGS } from '../lib/cluster.ts';
+import { runRollout, summarizeRollout, ROLLOUT_FULL, ROLLOUT_QUICK } from './rollout.ts';
+import { runProgramming, summarizeProgramming, PROGRAMMING_FULL, PROGRAMMING_QUICK } from './programming.ts';
+
 export interface ControlPlaneContext {
   quick: boolean;
   only: Set<string>;
@@ -6,10 +13,41 @@ export interface ControlPlaneContext {
   repoRoot: string;
   log(s: string): void;
   scenario(name: string, fn: () => Promise<unknown>): Promise<void>;
+  versions: Record<string, string>;
 }
 
 export async function runControlPlaneScenarios(ctx: ControlPlaneContext): Promise<void> {
-  for (const s of ['rollout', 'programming']) {
-    if (ctx.only.has(s)) await ctx.scenario(s, async () => { throw new Error('control-plane scenarios are not wired yet'); });
+  if (ctx.only.has('rollout')) {
+    await ctx.scenario('rollout', async () => {
+      const cluster = await BenchCluster.start(1 + PROXY_CONFIGS.length);
+      await recordVersions(cluster, ctx.versions);
+      try {
+        const cfg = ctx.quick ? ROLLOUT_QUICK : ROLLOUT_FULL;
+        const samples = await runRollout(cluster, cfg, ctx.log);
+        return { config: cfg, proxies: PROXY_CONFIGS, summary: summarizeRollout(samples), samples };
+      } finally {
+        await cluster.stop();
+      }
+    });
+  }
+  if (ctx.only.has('programming')) {
+    await ctx.scenario('programming', async () => {
+      const cluster = await BenchCluster.start(1 + PROXY_CONFIGS.length);
+      await recordVersions(cluster, ctx.versions);
+      try {
+        const cfg = ctx.quick ? PROGRAMMING_QUICK : PROGRAMMING_FULL;
+        const samples = await runProgramming(cluster, cfg, ctx.log);
+        return { config: cfg, proxies: PROXY_CONFIGS, summary: summarizeProgramming(samples), samples };
+      } finally {
+        await cluster.stop();
+      }
+    });
+  }
+}
+
+async function recordVersions(cluster: BenchCluster, versions: Record<string, string>): Promise<void> {
+  for (const bin of ['kube-proxy', 'kube-apiserver', 'kube-controller-manager', 'etcd']) {
+    const r = await run([`${cluster.binDir}/${bin}`, '--version']).catch(() => ({ stdout: '?', stderr: '', code: 1 }));
+    versions[bin] = (r.stdout + r.stderr).trim().split('\n')[0];
   }
 }

@@ -16,7 +16,7 @@ export interface DataPathConfig {
   newConnConnections: number;
 }
 
-export const DATAPATH_QUICK: DataPathConfig = { reps: 2, seconds: 5, iperfSeconds: 5, iperfStreams: 4, keepAliveConnections: 50, newConnConnections: 50 };
+export const DATAPATH_QUICK: DataPathConfig = { reps: 1, seconds: 5, iperfSeconds: 5, iperfStreams: 4, keepAliveConnections: 50, newConnConnections: 50 };
 export const DATAPATH_FULL: DataPathConfig = { reps: 5, seconds: 10, iperfSeconds: 10, iperfStreams: 4, keepAliveConnections: 50, newConnConnections: 50 };
 
 export interface DataPathSample {
