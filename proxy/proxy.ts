@@ -5,14 +5,14 @@ import type { Socket } from 'node:net';
 import { performance } from 'node:perf_hooks';
 import type { Logger } from 'pino';
 import type { Registry } from 'prom-client';
-import { ConnectionTable } from './connection/connection-table.ts';
+import { ConnectionTable, type ConnectionView } from './connection/connection-table.ts';
 import { applyDrain } from './connection/drain.ts';
 import { handleClientConnection, type DialPolicy } from './connection/proxied-connection.ts';
 import { createNodePortAddresses } from './listener/nodeport-addresses.ts';
 import { NodePortListeners } from './listener/nodeport-listeners.ts';
 import type { ServicePortInfo } from './model/service-port.ts';
 import { HealthState } from './observe/health.ts';
-import { healthRoutes, metricsRoutes, serve, type BoundServer, type Routes } from './observe/http-servers.ts';
+import { adminRoutes, healthRoutes, metricsRoutes, startHttpServers } from './observe/http-servers.ts';
 import { createMetrics, type ProxyMetrics } from './observe/metrics.ts';
 import { type Algorithm, Picker } from './picker/picker.ts';
 import type { Source, SourceEvent } from './source/events.ts';
@@ -24,15 +24,21 @@ export interface ProxyOptions {
   proxyName: string;
   /** --nodeport-addresses as given (comma-separated CIDRs), or undefined for all. */
   nodePortAddresses: string | undefined;
-  metricsBindAddress: { host: string; port: number };
-  healthzBindAddress: { host: string; port: number };
-  adminBindAddress: { host: string; port: number };
+  /**
+   * Where the HTTP servers listen. A worker process (--workers) starts none: its primary serves
+   * them for all workers.
+   */
+  metricsBindAddress: { host: string; port: number } | undefined;
+  healthzBindAddress: { host: string; port: number } | undefined;
+  adminBindAddress: { host: string; port: number } | undefined;
   dial: DialPolicy;
   algorithm: Algorithm;
   failureCooldownMs: number;
   drainTimeoutMs: number;
   healthTimeoutMs: number;
   reusePort: boolean;
+  /** Run as one of several worker processes sharing the NodePorts (--workers). */
+  worker?: boolean;
 }
 
 export interface BindFailureReporter {
@@ -55,8 +61,10 @@ export interface RunningProxy {
   readonly metrics: ProxyMetrics;
   readonly health: HealthState;
   readonly listeners: NodePortListeners;
-  /** Actual addresses of the HTTP servers (useful with port 0). */
+  /** Actual addresses of the HTTP servers (useful with port 0); '' for a server not started. */
   readonly addresses: { metrics: string; healthz: string; admin: string };
+  /** The admin views (/debug/connections, /debug/table) as data. */
+  readonly views: AdminViews;
   /** Resolves once the source's first complete list has been applied. */
   readonly synced: Promise<void>;
   /** Stops accepting, waits up to `timeoutMs` for open connections, then closes the rest. */
@@ -79,6 +87,9 @@ export async function startProxy(opts: ProxyOptions, deps: ProxyDeps): Promise<R
     algorithm: opts.algorithm,
     activeConnections: (key) => connections.countForBackend(key),
     failureCooldownMs: opts.failureCooldownMs,
+    // Several workers pick independently, and the kernel spreads one client's connections over
+    // them: place affinity clients by a hash every worker computes alike.
+    affinityPlacement: opts.worker ? 'client-hash' : 'balancer',
   });
 
   const describe = (sp: ServicePortInfo) => ({ service: sp.serviceKey, port: sp.portName || undefined, nodePort: sp.nodePort });
@@ -169,28 +180,27 @@ export async function startProxy(opts: ProxyOptions, deps: ProxyDeps): Promise<R
   };
 
   const healthzCounter = (path: string, code: number) => metrics.healthCheck(path, code);
-  const adminRoutes: Routes = {
-    '/debug/connections': () => ({ status: 200, type: 'application/json', body: JSON.stringify(connections.view(now()), null, 1) }),
-    '/debug/table': () => ({ status: 200, type: 'application/json', body: JSON.stringify(tableView(table, listeners.listening(), connections), null, 1) }),
+  const views: AdminViews = {
+    connections: () => connections.view(now()),
+    table: () => tableView(table, listeners.listening(), connections),
   };
-  const servers: BoundServer[] = [];
-  try {
-    servers.push(await serve('metrics', opts.metricsBindAddress, metricsRoutes(metrics.registry), { reusePort: opts.reusePort }));
-    servers.push(await serve('healthz', opts.healthzBindAddress, healthRoutes(health, healthzCounter), { reusePort: opts.reusePort }));
-    servers.push(await serve('admin', opts.adminBindAddress, adminRoutes, { reusePort: opts.reusePort }));
-  } catch (err) {
-    await Promise.all(servers.map((s) => s.close()));
-    throw err;
-  }
+  const servers = await startHttpServers(
+    [
+      ['metrics', opts.metricsBindAddress, metricsRoutes(metrics.registry)],
+      ['healthz', opts.healthzBindAddress, healthRoutes(health, healthzCounter)],
+      ['admin', opts.adminBindAddress, adminRoutes(views)],
+    ],
+    opts.reusePort,
+  );
   log.info(
-    { nodeName: opts.nodeName, proxyName: opts.proxyName, nodePortAddresses: addresses.description, metrics: servers[0]!.address, healthz: servers[1]!.address, admin: servers[2]!.address },
+    { nodeName: opts.nodeName, proxyName: opts.proxyName, nodePortAddresses: addresses.description, ...servers.addresses },
     'nodeport-proxy starting',
   );
   const source = deps.source({ registry: metrics.registry, logger: log });
   try {
     await source.start(apply);
   } catch (err) {
-    await Promise.all(servers.map((s) => s.close()));
+    await servers.close();
     throw err;
   }
 
@@ -200,7 +210,8 @@ export async function startProxy(opts: ProxyOptions, deps: ProxyDeps): Promise<R
     metrics,
     health,
     listeners,
-    addresses: { metrics: servers[0]!.address, healthz: servers[1]!.address, admin: servers[2]!.address },
+    addresses: servers.addresses,
+    views,
     synced,
     async stop(timeoutMs) {
       await listeners.closeAll();
@@ -212,11 +223,18 @@ export async function startProxy(opts: ProxyOptions, deps: ProxyDeps): Promise<R
         rec.client.destroy();
         rec.backend?.destroy();
       }
-      await Promise.all(servers.map((s) => s.close()));
+      await servers.close();
       return { remaining };
     },
   };
 }
+
+export interface AdminViews {
+  connections(): ConnectionView[];
+  table(): TableView[];
+}
+
+export type TableView = ReturnType<typeof tableView>[number];
 
 /** The /debug/table view: every route with its endpoints, their conditions and connection counts. */
 function tableView(table: BackendTable, listening: Record<string, string[]>, connections: ConnectionTable) {

@@ -7,7 +7,11 @@ import path from 'node:path';
 import { ProxyError } from '../errors.ts';
 import { createLogger } from '../observe/logger.ts';
 import type { Logger } from 'pino';
-import { startProxy, type BindFailureReporter, type ProxyDeps } from '../proxy.ts';
+import { fork } from 'node:child_process';
+import { startProxy, type BindFailureReporter, type ProxyDeps, type ProxyOptions } from '../proxy.ts';
+import { WORKER_ID_ENV } from '../workers/messages.ts';
+import { startPrimary } from '../workers/primary.ts';
+import { runWorker } from '../workers/worker.ts';
 import { createObjectsFileSource } from '../source/objects-file.ts';
 import { connectionsCommand } from './connections-command.ts';
 import { helpText, parseFlags, type Flags } from './flags.ts';
@@ -31,29 +35,40 @@ async function main(argv: string[]): Promise<number> {
     return 0;
   }
   const logger = createLogger(flags.logLevel);
+  const workerId = Number(process.env[WORKER_ID_ENV] ?? 0);
+  if (workerId > 0) return runAsWorker(flags, workerId, logger);
   const { source, reporter, stopReporter } = await buildSource(flags, logger);
-  const proxy = await startProxy(
-    {
-      nodeName: flags.hostnameOverride,
-      proxyName: flags.proxyName,
-      nodePortAddresses: flags.nodePortAddresses,
-      metricsBindAddress: flags.metricsBindAddress,
-      healthzBindAddress: flags.healthzBindAddress,
-      adminBindAddress: flags.adminBindAddress,
-      dial: {
-        connectTimeoutMs: flags.connectTimeoutMs,
-        maxAttempts: flags.maxConnectAttempts,
-        retryBudgetMs: flags.connectRetryBudgetMs,
-        idleTimeoutMs: flags.idleTimeoutMs,
+  let stop: (timeoutMs: number) => Promise<Record<string, number>>;
+  if (flags.workers > 1) {
+    const primary = await startPrimary(
+      {
+        workers: flags.workers,
+        metricsBindAddress: flags.metricsBindAddress,
+        healthzBindAddress: flags.healthzBindAddress,
+        adminBindAddress: flags.adminBindAddress,
+        healthTimeoutMs: flags.healthTimeoutMs,
+        reusePort: flags.reusePort,
       },
-      algorithm: flags.lbAlgorithm,
-      failureCooldownMs: flags.failedEndpointCooldownMs,
-      drainTimeoutMs: flags.drainTimeoutMs,
-      healthTimeoutMs: flags.healthTimeoutMs,
-      reusePort: flags.reusePort,
-    },
-    { source, logger, bindFailureReporter: reporter },
-  );
+      {
+        source,
+        logger,
+        bindFailureReporter: reporter,
+        // The same program with the same flags; the environment makes it a worker.
+        spawnWorker: (id) => fork(process.argv[1]!, process.argv.slice(2), { env: { ...process.env, [WORKER_ID_ENV]: String(id) } }),
+      },
+    );
+    stop = async (timeoutMs) => {
+      await primary.stop(timeoutMs);
+      return {}; // each worker logs its own counts
+    };
+  } else {
+    const proxy = await startProxy(proxyOptions(flags), { source, logger, bindFailureReporter: reporter });
+    stop = async (timeoutMs) => {
+      const open = proxy.connections.size;
+      const { remaining } = await proxy.stop(timeoutMs);
+      return { open, closedAtTimeout: remaining };
+    };
+  }
 
   await new Promise<void>((resolve) => {
     let stopping = false;
@@ -63,10 +78,10 @@ async function main(argv: string[]): Promise<number> {
         process.exit(1);
       }
       stopping = true;
-      logger.info({ signal, timeout: flags.shutdownTimeoutMs, open: proxy.connections.size }, 'shutting down: no new connections; waiting for open ones');
-      void proxy.stop(flags.shutdownTimeoutMs).then(({ remaining }) => {
+      logger.info({ signal, timeout: flags.shutdownTimeoutMs }, 'shutting down: no new connections; waiting for open ones');
+      void stop(flags.shutdownTimeoutMs).then((counts) => {
         stopReporter();
-        logger.info({ closedAtTimeout: remaining }, 'stopped');
+        logger.info(counts, 'stopped');
         resolve();
       });
     };
@@ -74,6 +89,44 @@ async function main(argv: string[]): Promise<number> {
     process.once('SIGINT', () => onSignal('SIGINT'));
   });
   return 0;
+}
+
+function proxyOptions(flags: Flags, worker = false): ProxyOptions {
+  return {
+    nodeName: flags.hostnameOverride,
+    proxyName: flags.proxyName,
+    nodePortAddresses: flags.nodePortAddresses,
+    metricsBindAddress: flags.metricsBindAddress,
+    healthzBindAddress: flags.healthzBindAddress,
+    adminBindAddress: flags.adminBindAddress,
+    dial: {
+      connectTimeoutMs: flags.connectTimeoutMs,
+      maxAttempts: flags.maxConnectAttempts,
+      retryBudgetMs: flags.connectRetryBudgetMs,
+      idleTimeoutMs: flags.idleTimeoutMs,
+    },
+    algorithm: flags.lbAlgorithm,
+    failureCooldownMs: flags.failedEndpointCooldownMs,
+    drainTimeoutMs: flags.drainTimeoutMs,
+    healthTimeoutMs: flags.healthTimeoutMs,
+    reusePort: flags.reusePort,
+    worker,
+  };
+}
+
+/** A worker of --workers N: fed by the primary over IPC; exits when the primary says so or is gone. */
+async function runAsWorker(flags: Flags, workerId: number, logger: Logger): Promise<number> {
+  // Signals are the primary's to handle (a terminal's Ctrl-C reaches the whole process group):
+  // the primary stops every worker in order.
+  process.on('SIGTERM', () => {});
+  process.on('SIGINT', () => {});
+  await runWorker(proxyOptions(flags, true), {
+    logger: logger.child({ worker: workerId }),
+    channel: process as unknown as Parameters<typeof runWorker>[1]['channel'],
+    exit: (code) => process.exit(code),
+    orphanShutdownMs: flags.shutdownTimeoutMs,
+  });
+  return new Promise<number>(() => {}); // runs until told to stop
 }
 
 async function buildSource(flags: Flags, logger: Logger): Promise<{ source: ProxyDeps['source']; reporter?: BindFailureReporter; stopReporter: () => void }> {

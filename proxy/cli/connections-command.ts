@@ -29,7 +29,8 @@ export async function connectionsCommand(argv: string[], out: (line: string) => 
 }
 
 export function formatConnections(rows: ConnectionView[]): string {
-  const header = ['PROTO', 'NODEPORT', 'CLIENT', 'BACKEND', 'SERVICE', 'STATE', 'AGE', 'BYTES_IN', 'BYTES_OUT'];
+  const withWorker = rows.some((r) => r.worker !== undefined);
+  const header = ['PROTO', 'NODEPORT', 'CLIENT', 'BACKEND', 'SERVICE', 'STATE', 'AGE', 'BYTES_IN', 'BYTES_OUT', ...(withWorker ? ['WORKER'] : [])];
   const body = rows.map((r) => [
     r.protocol,
     String(r.nodePort),
@@ -40,6 +41,7 @@ export function formatConnections(rows: ConnectionView[]): string {
     `${r.ageSeconds}s`,
     String(r.bytesIn),
     String(r.bytesOut),
+    ...(withWorker ? [String(r.worker ?? '-')] : []),
   ]);
   const widths = header.map((h, i) => Math.max(h.length, ...body.map((row) => row[i]!.length)));
   const fmt = (row: string[]) => row.map((c, i) => c.padEnd(widths[i]!)).join('  ').trimEnd();

@@ -35,6 +35,7 @@ export const FLAGS: Record<string, FlagSpec> = {
   'lb-algorithm': { type: 'string', default: 'least-connections', kind: 'enum', values: ['least-connections', 'random'], arg: 'NAME', help: 'Load balancing for new connections: least-connections or random (as kube-proxy).' },
   'shutdown-timeout': { type: 'string', default: '25s', kind: 'duration', arg: 'DURATION', help: 'On SIGTERM: stop accepting, wait this long for open connections, then exit.' },
   'health-timeout': { type: 'string', default: '60s', kind: 'duration', arg: 'DURATION', help: '/healthz fails when an update has waited longer than this (kube-proxy: 2 x syncPeriod).' },
+  workers: { type: 'string', default: '1', kind: 'int', arg: 'N', help: 'Worker processes sharing every NodePort (SO_REUSEPORT); the primary runs the source and the HTTP servers. 1: one process.' },
   'reuse-port': { type: 'boolean', help: 'Bind NodePorts with SO_REUSEPORT so a new instance can start beside the old one (rolling update).' },
   help: { type: 'boolean', help: 'Show this help.' },
   version: { type: 'boolean', help: 'Show the version.' },
@@ -60,9 +61,13 @@ export interface Flags {
   shutdownTimeoutMs: number;
   healthTimeoutMs: number;
   reusePort: boolean;
+  workers: number;
   help: boolean;
   version: boolean;
 }
+
+/** More processes than this only add memory and context switches on any node we know. */
+const MAX_WORKERS = 64;
 
 const camel = (s: string) => s.replace(/-([a-z])/g, (_, c: string) => c.toUpperCase());
 
@@ -119,6 +124,7 @@ export function parseFlags(argv: string[], env: NodeJS.ProcessEnv = process.env)
   if (flags.objectsFile !== undefined && flags.kubeconfig !== undefined) {
     throw new ProxyError('NPP_BAD_FLAG', '--objects-file and --kubeconfig: choose one source');
   }
+  if (flags.workers > MAX_WORKERS) throw new ProxyError('NPP_BAD_FLAG', `--workers: ${flags.workers} is more than ${MAX_WORKERS}`);
   if (flags.nodePortAddresses !== undefined) parseCidrList(flags.nodePortAddresses); // validates, throws NPP_BAD_FLAG
   flags.hostnameOverride = (values['hostname-override'] as string | undefined) || env.NODE_NAME || os.hostname();
   return flags;

@@ -47,6 +47,8 @@ export interface ConnectionView {
   bytesIn: number;
   bytesOut: number;
   attempts: number;
+  /** With --workers: which worker process carries it (ids are per worker). */
+  worker?: number;
 }
 
 export class ConnectionTable {

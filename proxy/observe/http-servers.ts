@@ -74,3 +74,34 @@ export const metricsRoutes = (registry: Registry): Routes => ({
   '/healthz': () => ({ status: 200, type: 'text/plain', body: 'ok' }),
   '/proxyMode': () => ({ status: 200, type: 'text/plain', body: 'userspace-nodeport-proxy' }),
 });
+
+/** /debug/connections and /debug/table, as JSON (one-space indent: readable with curl, still small). */
+export const adminRoutes = (views: { connections(): unknown | Promise<unknown>; table(): unknown | Promise<unknown> }): Routes => ({
+  '/debug/connections': async () => ({ status: 200, type: 'application/json', body: JSON.stringify(await views.connections(), null, 1) }),
+  '/debug/table': async () => ({ status: 200, type: 'application/json', body: JSON.stringify(await views.table(), null, 1) }),
+});
+
+/**
+ * Starts the HTTP servers whose address is set, in order; if one cannot listen, closes the ones
+ * already started and throws its error (which names the server and the address).
+ */
+export async function startHttpServers(
+  specs: [name: 'metrics' | 'healthz' | 'admin', address: { host: string; port: number } | undefined, routes: Routes][],
+  reusePort: boolean,
+): Promise<{ addresses: { metrics: string; healthz: string; admin: string }; close(): Promise<void> }> {
+  const started: BoundServer[] = [];
+  const addresses = { metrics: '', healthz: '', admin: '' };
+  const close = () => Promise.all(started.map((s) => s.close())).then(() => undefined);
+  try {
+    for (const [name, address, routes] of specs) {
+      if (!address) continue;
+      const s = await serve(name, address, routes, { reusePort });
+      started.push(s);
+      addresses[name] = s.address;
+    }
+  } catch (err) {
+    await close();
+    throw err;
+  }
+  return { addresses, close };
+}

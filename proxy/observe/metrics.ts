@@ -17,6 +17,14 @@ const PROGRAMMING_BUCKETS = [
   ...Array.from({ length: 7 }, (_, i) => 120 + 30 * i),
 ];
 
+/**
+ * With --workers, the primary merges the workers' registries (prom-client's
+ * AggregatorRegistry.aggregate): data-plane metrics are summed (each worker has its own
+ * connections), while every worker applies the same events to the same table, so control-plane
+ * and table metrics are taken from one worker rather than multiplied by the worker count.
+ */
+const SAME_IN_EVERY_WORKER = 'first' as const;
+
 export interface ProxyMetrics {
   readonly registry: Registry;
   readonly dataPlane: DataPlaneEvents;
@@ -44,6 +52,7 @@ export function createMetrics(deps: {
     labelNames: ['ip_family'],
     buckets: SYNC_BUCKETS,
     registers: [registry],
+    aggregator: SAME_IN_EVERY_WORKER,
   });
   const programming = new Histogram({
     name: 'kubeproxy_network_programming_duration_seconds',
@@ -51,27 +60,31 @@ export function createMetrics(deps: {
     labelNames: ['ip_family'],
     buckets: PROGRAMMING_BUCKETS,
     registers: [registry],
+    aggregator: SAME_IN_EVERY_WORKER,
   });
   const lastSync = new Gauge({
     name: 'kubeproxy_sync_proxy_rules_last_timestamp_seconds',
     help: 'The last time a change was applied to the backend table.',
     labelNames: ['ip_family'],
     registers: [registry],
+    aggregator: 'max',
   });
   const serviceChanges = new Counter({
     name: 'kubeproxy_sync_proxy_rules_service_changes_total',
     help: 'Service events received.',
     registers: [registry],
+    aggregator: SAME_IN_EVERY_WORKER,
   });
   const endpointChanges = new Counter({
     name: 'kubeproxy_sync_proxy_rules_endpoint_changes_total',
     help: 'EndpointSlice events received.',
     registers: [registry],
+    aggregator: SAME_IN_EVERY_WORKER,
   });
   // Changes are applied as they arrive, so nothing is ever pending; exported for dashboards
   // built for kube-proxy.
-  new Gauge({ name: 'kubeproxy_sync_proxy_rules_service_changes_pending', help: 'Always 0: changes apply at once.', registers: [registry] });
-  new Gauge({ name: 'kubeproxy_sync_proxy_rules_endpoint_changes_pending', help: 'Always 0: changes apply at once.', registers: [registry] });
+  new Gauge({ name: 'kubeproxy_sync_proxy_rules_service_changes_pending', help: 'Always 0: changes apply at once.', registers: [registry], aggregator: SAME_IN_EVERY_WORKER });
+  new Gauge({ name: 'kubeproxy_sync_proxy_rules_endpoint_changes_pending', help: 'Always 0: changes apply at once.', registers: [registry], aggregator: SAME_IN_EVERY_WORKER });
 
   const active = new Gauge({
     name: 'nodeport_proxy_connections_active',
@@ -149,6 +162,7 @@ export function createMetrics(deps: {
   new Gauge({
     name: 'nodeport_proxy_table_services',
     help: 'Service ports with a NodePort in the backend table.',
+    aggregator: SAME_IN_EVERY_WORKER,
     registers: [registry],
     collect() {
       let n = 0;
@@ -159,6 +173,7 @@ export function createMetrics(deps: {
   new Gauge({
     name: 'nodeport_proxy_table_endpoints',
     help: 'Endpoints in the backend table, by usability for new connections.',
+    aggregator: SAME_IN_EVERY_WORKER,
     labelNames: ['state'],
     registers: [registry],
     collect() {

@@ -25,6 +25,13 @@ export interface PickerOptions {
   failureCooldownMs: number;
   /** Upper bound on remembered ClientIP affinities (memory bound under many clients). */
   maxAffinityEntries?: number;
+  /**
+   * How a ClientIP-affinity Service places a client it has no pin for. 'balancer' (default):
+   * the base balancer, as kube-proxy does. 'client-hash': rendezvous hashing of the client IP
+   * over the endpoints, so that independent pickers (the worker processes of --workers, which
+   * the kernel hands connections of one client at random) pin a client to the same endpoint.
+   */
+  affinityPlacement?: 'balancer' | 'client-hash';
   random?: () => number;
 }
 
@@ -65,7 +72,12 @@ export class Picker {
       const healthy = candidates.filter((e) => !this.#recentFailures.has(e.key));
       if (healthy.length > 0) pool = healthy;
     }
-    const chosen = this.#opts.algorithm === 'random' ? this.#randomOf(pool) : this.#leastConnections(pool);
+    const chosen =
+      affinityKey !== undefined && this.#opts.affinityPlacement === 'client-hash'
+        ? rendezvous(pool, req.clientIP)
+        : this.#opts.algorithm === 'random'
+          ? this.#randomOf(pool)
+          : this.#leastConnections(pool);
     if (affinityKey !== undefined) this.#affinity.set(affinityKey, chosen.key, { ttl: sp.affinitySeconds * 1000 });
     return chosen;
   }
@@ -93,4 +105,34 @@ export class Picker {
     }
     return this.#randomOf(best);
   }
+}
+
+/** The endpoint with the highest hash of (client IP, endpoint): the same in every process. */
+function rendezvous(pool: readonly Endpoint[], clientIP: string): Endpoint {
+  let best = pool[0]!;
+  let bestScore = -1;
+  for (const e of pool) {
+    const score = fnv1a(`${clientIP}|${e.key}`);
+    if (score > bestScore) {
+      bestScore = score;
+      best = e;
+    }
+  }
+  return best;
+}
+
+/** 32-bit FNV-1a: fast, stable across processes and releases, well spread for short keys. */
+function fnv1a(text: string): number {
+  let h = 0x811c9dc5;
+  for (let i = 0; i < text.length; i++) {
+    h ^= text.charCodeAt(i);
+    h = Math.imul(h, 0x01000193);
+  }
+  // A final avalanche (murmur3's fmix32), so keys that differ in their last characters spread.
+  h ^= h >>> 16;
+  h = Math.imul(h, 0x85ebca6b);
+  h ^= h >>> 13;
+  h = Math.imul(h, 0xc2b2ae35);
+  h ^= h >>> 16;
+  return h >>> 0;
 }

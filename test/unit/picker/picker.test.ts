@@ -186,6 +186,47 @@ describe('Picker', () => {
     });
   });
 
+  describe("ClientIP affinity with 'client-hash' placement (--workers)", () => {
+    const hashPicker = (conns: Record<string, number> = {}) =>
+      new Picker({ algorithm: 'least-connections', activeConnections: (k) => conns[k] ?? 0, failureCooldownMs: 60_000, affinityPlacement: 'client-hash' });
+    const clients = Array.from({ length: 60 }, (_, i) => `192.0.2.${i + 1}`);
+
+    it('independent pickers (workers) place each client on the same endpoint, whatever their load', () => {
+      const { route } = routeOf(eps3, { clientIPAffinitySeconds: 60 });
+      const w1 = hashPicker({ '10.0.0.1:80': 9 });
+      const w2 = hashPicker({ '10.0.0.2:80': 9 });
+      for (const c of clients) expect(w2.pick(route(), req(c))!.key).toBe(w1.pick(route(), req(c))!.key);
+    });
+
+    it('spreads clients over every endpoint', () => {
+      const { route } = routeOf(eps3, { clientIPAffinitySeconds: 60 });
+      const p = hashPicker();
+      const counts = new Map<string, number>();
+      for (const c of clients) counts.set(p.pick(route(), req(c))!.key, (counts.get(p.pick(route(), req(c))!.key) ?? 0) + 1);
+      expect([...counts.keys()].sort()).toEqual(['10.0.0.1:80', '10.0.0.2:80', '10.0.0.3:80']);
+      for (const n of counts.values()) expect(n).toBeGreaterThanOrEqual(8); // 20 expected each
+    });
+
+    it('when the pinned endpoint goes, every picker moves the client to the same new one', () => {
+      const r = routeOf(eps3, { clientIPAffinitySeconds: 60 });
+      const w1 = hashPicker();
+      const w2 = hashPicker();
+      const before = new Map(clients.map((c) => [c, w1.pick(r.route(), req(c))!.key]));
+      r.setEndpoints([{ ip: '10.0.0.2' }, { ip: '10.0.0.3' }]);
+      for (const c of clients) {
+        const a = w1.pick(r.route(), req(c))!.key;
+        expect(w2.pick(r.route(), req(c))!.key).toBe(a); // w2 never saw this client before
+        if (before.get(c) !== '10.0.0.1:80') expect(a).toBe(before.get(c)); // only the removed one's clients move
+      }
+    });
+
+    it('Services without affinity keep the base balancer', () => {
+      const { route } = routeOf(eps3);
+      const p = hashPicker({ '10.0.0.1:80': 5, '10.0.0.2:80': 5 });
+      for (const c of clients.slice(0, 10)) expect(p.pick(route(), req(c))!.key).toBe('10.0.0.3:80');
+    });
+  });
+
   describe('recent connect failures', () => {
     it('avoided while others exist', () => {
       const { route } = routeOf(eps3);
