@@ -2,8 +2,9 @@
 # so the image holds package.json, the production node_modules and proxy/.
 #
 # Signals: no tini. The proxy is PID 1 and installs its own SIGTERM/SIGINT handlers (graceful
-# drain, proxy/cli/bin.ts); PID 1 only ignores signals it has no handler for. It starts no child
-# processes, so there are no zombies to reap. (`docker run --init` or tini would also work.)
+# drain, proxy/cli/bin.ts); PID 1 only ignores signals it has no handler for. Its only child
+# processes are its own --workers, which Node reaps when they exit, and nothing else is ever
+# started, so there are no orphans to reap. (`docker run --init` or tini would also work.)
 #
 # The Node major must match the project's pinned `node` devDependency (checked by
 # test/unit/dockerfile.test.ts).
