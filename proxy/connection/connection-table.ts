@@ -12,7 +12,6 @@ export interface ConnectionRecord {
   readonly id: number;
   readonly clientAddress: string;
   readonly clientPort: number;
-  readonly localAddress: string;
   readonly nodePort: number;
   readonly protocol: 'TCP';
   readonly serviceKey: string;

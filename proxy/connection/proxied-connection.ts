@@ -85,7 +85,6 @@ class ProxiedConnection {
       id: ctx.table.nextId(),
       clientAddress: client.remoteAddress ?? '',
       clientPort: client.remotePort ?? 0,
-      localAddress: client.localAddress ?? '',
       nodePort: ctx.nodePort,
       protocol: 'TCP',
       serviceKey: sp.serviceKey,

@@ -32,7 +32,6 @@ function harness(drainTimeoutMs: number, svc: Partial<ServiceSpec> = {}) {
       id,
       clientAddress: '192.0.2.1',
       clientPort: 40000 + id,
-      localAddress: '10.1.0.1',
       nodePort: 30080,
       protocol: 'TCP',
       serviceKey: servicePortKey.split(':')[0]!,

@@ -27,8 +27,10 @@ class FakeWorker extends EventEmitter implements WorkerProcess {
   holdAcks = false;
   readonly held: number[] = [];
   connectionsTotal = 0;
-  constructor(readonly id: number) {
+  readonly id: number;
+  constructor(id: number) {
     super();
+    this.id = id;
   }
   events(): SourceEvent[] {
     return this.got.flatMap((m) => (m.t === 'event' ? [m.event] : []));
