@@ -8,7 +8,8 @@ import { machineFacts } from './lib/machine.ts';
 import { startBackends, SERVICES } from './lib/backends.ts';
 import { direct, haproxy, nginxStream, nodeportProxy, toolVersions, type ProxyEnv } from './lib/proxies.ts';
 import { createDataPath } from './lib/topology.ts';
-import { runDataPath, summarizeDataPath, DATAPATH_FULL, DATAPATH_QUICK, type TargetFactory } from './scenarios/datapath.ts';
+import { assertNoRules, KUBE_PROXY_MODES, KubeProxyTargets, kubeProxyTargetName } from './lib/kube-proxy-targets.ts';
+import { runDataPath, summarizeDataPath, DATAPATH_FULL, DATAPATH_QUICK, type DataPathSample, type TargetFactory } from './scenarios/datapath.ts';
 import { idleConnections, serviceScale } from './scenarios/memory.ts';
 import { writeReport } from './report/render.ts';
 import { fdHardLimit, type Background } from './lib/exec.ts';
@@ -50,7 +51,7 @@ const log = (s: string) => console.log(`[bench ${((performance.now() - t0) / 100
 const results: Record<string, unknown> & { scenarios: Record<string, unknown>; errors: Record<string, string> } = {
   startedAt: new Date().toISOString(),
   mode: quick ? 'quick' : 'full',
-  command: `npm run bench --${quick ? ' --quick' : ''}${args.only ? ` --only ${args.only}` : ''}`,
+  command: `npm run bench --${quick ? ' --quick' : ''}${args.only ? ` --only ${args.only}` : ''}${args.targets ? ` --targets ${args.targets}` : ''}`,
   machine: await machineFacts(),
   versions: await toolVersions(process.execPath),
   scenarios: {},
@@ -79,17 +80,40 @@ if (only.has('datapath') || only.has('memory')) {
   try {
     backends = await startBackends(topo.podNs, topo.podIps, workDir, { node: process.execPath });
     const profDir = args['cpu-prof'] ? join(outDir, 'profiles') : undefined;
+    // The kube-proxy targets need the control plane, started for scenario 3 only when one of them
+    // is selected (bench/lib/kube-proxy-targets.ts).
+    let kubeProxy: KubeProxyTargets | undefined;
     const factories: TargetFactory[] = [
-      { name: 'direct', start: async () => direct(env) },
-      { name: 'haproxy', start: () => haproxy(env) },
-      { name: 'nginx-stream', start: () => nginxStream(env) },
-      { name: 'nodeport-proxy', start: () => nodeportProxy(env, { cpuProfDir: profDir }) },
+      { name: 'direct', kind: 'none', start: async () => direct(env) },
+      ...KUBE_PROXY_MODES.map((mode): TargetFactory => ({ name: kubeProxyTargetName(mode), kind: 'kernel', start: () => kubeProxy!.target(mode) })),
+      { name: 'haproxy', kind: 'userspace', start: () => haproxy(env) },
+      { name: 'nginx-stream', kind: 'userspace', start: () => nginxStream(env) },
+      { name: 'nodeport-proxy', kind: 'userspace', start: () => nodeportProxy(env, { cpuProfDir: profDir }) },
     ];
     const wanted = args.targets ? new Set(args.targets.split(',')) : null;
     if (wanted) factories.splice(0, factories.length, ...factories.filter((f) => wanted.has(f.name)));
     const cfg = quick ? DATAPATH_QUICK : DATAPATH_FULL;
+    const versions = results.versions as Record<string, string>;
     await scenario('datapath', async () => {
-      const samples = await runDataPath(topo.clientNs, factories, cfg, log);
+      let targets = factories;
+      if (factories.some((f) => f.kind === 'kernel')) {
+        log('datapath: control plane for the kube-proxy targets ...');
+        try {
+          kubeProxy = await KubeProxyTargets.start(topo, env, versions, log);
+        } catch (err) {
+          // The other targets are still measured; the kube-proxy ones are reported as not run.
+          results.errors['datapath (kube-proxy targets)'] = `not run: ${(err as Error).stack ?? String(err)}`;
+          log(`datapath: kube-proxy targets not run: ${(err as Error).message}`);
+          targets = factories.filter((f) => f.kind !== 'kernel');
+        }
+      }
+      let samples: DataPathSample[];
+      try {
+        samples = await runDataPath(topo, targets, cfg, log);
+      } finally {
+        await kubeProxy?.stop();
+        kubeProxy = undefined;
+      }
       return {
         config: cfg,
         topology: 'client netns -> node netns (proxy on the node IP) -> pod netns; direct = client -> pod IP routed by the node netns',
@@ -98,6 +122,8 @@ if (only.has('datapath') || only.has('memory')) {
           haproxy: 'HAProxy tcp mode, Debian package defaults (threads = CPUs), timeouts 1h',
           'nginx-stream': 'nginx stream module, worker_processes auto',
           'nodeport-proxy': 'objects file, default flags',
+          ...Object.fromEntries(KUBE_PROXY_MODES.map((mode) => [kubeProxyTargetName(mode),
+            `${versions['kube-proxy'] ?? 'kube-proxy'}, ${mode} mode, default minSyncPeriod (1s; the rules are static while traffic is measured), nodePortAddresses = the node IP, selector-less NodePort Service + hand-made EndpointSlice from the real apiserver; rules removed (kube-proxy --cleanup, nft flush ruleset, conntrack -F) before the next target`])),
         },
         summary: summarizeDataPath(samples),
         samples,
@@ -109,7 +135,9 @@ if (only.has('datapath') || only.has('memory')) {
       // CAP_SYS_RESOURCE), every proxy gets the same lower count and the report says why.
       const limit = fdHardLimit();
       const idleCount = Math.min(10_000, Math.floor((limit - 500) / 2));
-      const idle = await idleConnections(env, factories.filter((f) => f.name !== 'direct'), idleCount, log);
+      // Leftover kube-proxy rules would send the clients past the proxies (stop() checks; again here).
+      await assertNoRules(topo.nodeNs);
+      const idle = await idleConnections(env, factories.filter((f) => f.kind === 'userspace'), idleCount, log);
       const scale = await serviceScale(env, 10_000, 10, log);
       return { fdHardLimit: limit, idleCount, idle, scale };
     });

@@ -12,7 +12,7 @@ import { nsExec, Topology, type NodeNet } from '../../test/e2e/lib/netns.ts';
 import { NodePortProxy } from '../../test/e2e/lib/nodeport-proxy.ts';
 import { killRecordedProcesses } from '../../test/e2e/lib/proc.ts';
 import { ensureNamespace } from '../../test/e2e/lib/services.ts';
-import { cpuSeconds } from './exec.ts';
+import { cpuSeconds, run } from './exec.ts';
 import { tune } from './topology.ts';
 
 export const RUN_DIR = '/tmp/npp-bench';
@@ -37,6 +37,26 @@ export const PROXY_CONFIGS: ProxyConfig[] = [
   { id: 'kube-proxy-nftables-1ms', kind: 'kube-proxy', mode: 'nftables', minSyncPeriod: '1ms' },
   { id: 'nodeport-proxy', kind: 'nodeport-proxy' },
 ];
+
+/**
+ * The benchmarks' control plane in RUN_DIR (leftovers of a crashed run killed first). One at a
+ * time: scenario 3 (kube-proxy targets) and scenarios 1-2 each start and stop their own.
+ */
+export async function startBenchControlPlane(): Promise<{ cp: ControlPlane; binDir: string }> {
+  const binDir = await k8sBinDir();
+  await cleanupControlPlane(RUN_DIR);
+  // Ports away from the e2e suite's defaults (6443/2379/10257) so both can run at once.
+  const cp = await ControlPlane.start({ runDir: RUN_DIR, binDir, apiPort: 16443, etcdPort: 12379, kcmPort: 20257, nodePortRange: NODEPORT_RANGE });
+  return { cp, binDir };
+}
+
+/** Records the first line of `--version` of each Kubernetes binary the benchmarks run. */
+export async function recordK8sVersions(binDir: string, versions: Record<string, string>): Promise<void> {
+  for (const bin of ['kube-proxy', 'kube-apiserver', 'kube-controller-manager', 'etcd']) {
+    const r = await run([`${binDir}/${bin}`, '--version']).catch(() => ({ stdout: '?', stderr: '', code: 1 }));
+    versions[bin] = (r.stdout + r.stderr).trim().split('\n')[0];
+  }
+}
 
 export interface RunningProxy {
   config: ProxyConfig;
@@ -67,12 +87,9 @@ export class BenchCluster {
   get clientNs() { return this.topology.clientNs; }
 
   static async start(nodes: number): Promise<BenchCluster> {
-    const binDir = await k8sBinDir();
     const topology = new Topology({ prefix: 'npp-bench-' });
     await topology.destroy();
-    await cleanupControlPlane(RUN_DIR);
-    // Ports away from the e2e suite's defaults (6443/2379/10257) so both can run at once.
-    const cp = await ControlPlane.start({ runDir: RUN_DIR, binDir, apiPort: 16443, etcdPort: 12379, kcmPort: 20257, nodePortRange: NODEPORT_RANGE });
+    const { cp, binDir } = await startBenchControlPlane();
     const c = new BenchCluster(cp, topology, binDir);
     try {
       await topology.createClient();

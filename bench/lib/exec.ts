@@ -110,6 +110,15 @@ export function cpuSeconds(root: number): number {
   return ticks / CLK_TCK;
 }
 
+/** Seconds of CPU time the whole machine spent so far, all cores, by kind (/proc/stat, first line). */
+export interface MachineCpu { user: number; system: number; irq: number; softirq: number }
+
+export function machineCpu(): MachineCpu {
+  // cpu  user nice system idle iowait irq softirq steal ...
+  const f = readFileSync('/proc/stat', 'utf8').split('\n')[0].trim().split(/\s+/).slice(1).map(Number);
+  return { user: (f[0] + f[1]) / CLK_TCK, system: f[2] / CLK_TCK, irq: f[5] / CLK_TCK, softirq: f[6] / CLK_TCK };
+}
+
 /** Resident set size in bytes of the process tree rooted at pid (sum of VmRSS). */
 export function rssBytes(root: number): number {
   let kb = 0;

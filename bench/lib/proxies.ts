@@ -31,7 +31,8 @@ export interface ProxyEnv {
   repoRoot: string;
 }
 
-async function ready(env: ProxyEnv, t: Target, proc?: Background): Promise<Target> {
+/** Resolves with t once its http NodePort accepts connections from the client namespace. */
+export async function ready(env: ProxyEnv, t: Target, proc?: Background): Promise<Target> {
   const http = env.services.find((s) => s.name === 'http')!;
   await waitFor(`${t.name} on ${t.host}:${t.port('http')}`, async () => {
     if (proc && proc.child.exitCode !== null) throw new Error(`${t.name} exited ${proc.child.exitCode}`);
@@ -45,7 +46,7 @@ export function direct(env: ProxyEnv): Target {
   return { name: 'direct', kind: 'none', host: env.podIps[0], port: (s) => byName.get(s)!, stop: async () => {} };
 }
 
-const nodePortOf = (env: ProxyEnv) => {
+export const nodePortOf = (env: ProxyEnv) => {
   const byName = new Map(env.services.map((s) => [s.name, s.nodePort]));
   return (s: string) => byName.get(s)!;
 };
@@ -93,22 +94,26 @@ stream {${servers}
   return ready(env, { name: 'nginx-stream', kind: 'userspace', host: env.nodeIp, port: nodePortOf(env), pid: proc.pid, stop: () => proc.stop('SIGQUIT') }, proc);
 }
 
-/** Kubernetes objects (v1 Service + discovery.k8s.io/v1 EndpointSlice) for the objects file. */
-export function objectsFor(name: string, ports: { name: string; nodePort: number; targetPort: number }[], ips: string[], namespace = 'bench'): object[] {
-  const labels = { 'service.kubernetes.io/service-proxy-name': 'nodeport-proxy' };
+/**
+ * Kubernetes objects (v1 Service + discovery.k8s.io/v1 EndpointSlice) for the objects file. With
+ * proxyName null (kube-proxy through the apiserver): no service-proxy-name label, no selector, and
+ * a hand-made slice (managed-by not the EndpointSlice controller's, so no controller touches it).
+ */
+export function objectsFor(name: string, ports: { name: string; nodePort: number; targetPort: number }[], ips: string[], namespace = 'bench', proxyName: string | null = 'nodeport-proxy'): object[] {
+  const labels = proxyName ? { 'service.kubernetes.io/service-proxy-name': proxyName } : {};
   return [
     {
       apiVersion: 'v1', kind: 'Service',
       metadata: { name, namespace, labels },
       spec: {
         // kube-proxy (and so nodeport-proxy) skips a Service without a ClusterIP as headless.
-        type: 'NodePort', clusterIP: '10.96.0.10', selector: { app: name },
+        type: 'NodePort', clusterIP: '10.96.0.10', ...(proxyName ? { selector: { app: name } } : {}),
         ports: ports.map((p) => ({ name: p.name, protocol: 'TCP', port: p.targetPort, targetPort: p.targetPort, nodePort: p.nodePort })),
       },
     },
     {
       apiVersion: 'discovery.k8s.io/v1', kind: 'EndpointSlice',
-      metadata: { name: `${name}-1`, namespace, labels: { ...labels, 'kubernetes.io/service-name': name } },
+      metadata: { name: `${name}-1`, namespace, labels: { ...labels, 'kubernetes.io/service-name': name, ...(proxyName ? {} : { 'endpointslice.kubernetes.io/managed-by': 'bench.nodeport-proxy' }) } },
       addressType: 'IPv4',
       ports: ports.map((p) => ({ name: p.name, protocol: 'TCP', port: p.targetPort })),
       endpoints: ips.map((ip) => ({ addresses: [ip], conditions: { ready: true, serving: true, terminating: false } })),

@@ -18,6 +18,8 @@ export interface DataPathTopology {
   podIps: string[];
   node: NodeNet;
   pods: PodNet[];
+  /** The e2e library's Topology the namespaces belong to (for the Node object of the kube-proxy targets). */
+  topology: Topology;
   destroy(): Promise<void>;
 }
 
@@ -35,7 +37,7 @@ export async function adaptTopology(topo: Topology, node: NodeNet, pods: PodNet[
   await must(nsArgv(topo.clientNs, ['ip', 'route', 'replace', '10.244.0.0/16', 'via', node.ip]));
   return {
     clientNs: topo.clientNs, nodeNs: node.ns, podNs: pods.map((p) => p.ns), nodeIp: node.ip, podIps: pods.map((p) => p.ip),
-    node, pods, destroy: () => topo.destroy(),
+    node, pods, topology: topo, destroy: () => topo.destroy(),
   };
 }
 

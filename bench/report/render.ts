@@ -47,7 +47,12 @@ export async function writeReport(dir: string, r: Results): Promise<void> {
         x.target === 'direct' ? '0' : fmt(x.addedP50Ms), x.target === 'direct' ? '0' : fmt(x.addedP99Ms),
         fmt(x.cpuSecondsPerGB), fmt(x.cpuSecondsPer10kConn), fmt(x.cpuSecondsPer100kReq), x.errors]),
     ), '');
-    md.push('CPU columns: user+system seconds of the proxy process tree (kernel NAT modes and direct have no process to measure).', '');
+    md.push('CPU columns: user+system seconds of the proxy process tree (kernel NAT modes and direct have no process to measure: kube-proxy only writes the rules, and the forwarding is done by the kernel, in the softirq and system time of whichever process or CPU handles the packet).', '');
+    if (s.some((x) => x.machineKernelSecondsPerGB != null)) {
+      md.push('Whole-machine CPU during the same measurements (/proc/stat: the client, the proxy, the backend, the kernel forwarding and anything else running on the machine; kernel = system + irq + softirq). The only CPU figure for the kernel-NAT targets; compare each row with direct, which has the client and backend costs but no proxying:', '');
+      md.push(table(['proxy', 'kernel CPU s / GB', 'user CPU s / GB', 'kernel CPU s / 10k conn', 'user CPU s / 10k conn'],
+        s.map((x) => [x.target, fmt(x.machineKernelSecondsPerGB), fmt(x.machineUserSecondsPerGB), fmt(x.machineKernelSecondsPer10kConn), fmt(x.machineUserSecondsPer10kConn)])), '');
+    }
     if (np) {
       md.push('Ratios (nodeport-proxy ÷ competitor; higher is better for rates, lower for CPU):', '');
       md.push(table(['vs', 'keep-alive req/s', 'new conn/s', 'bulk', 'CPU per GB', 'CPU per 10k conn'],

@@ -1,8 +1,7 @@
 // Scenarios 1 (rollout failures) and 2 (programming latency at scale) on the real control plane
 // (etcd, kube-apiserver, kube-controller-manager, kube-proxy built by test/k8s-bins/build.sh),
 // through the e2e library. One cluster: node-1 runs the pods, nodes 2-6 one proxy configuration each.
-import { run } from '../lib/exec.ts';
-import { BenchCluster, PROXY_CONFIGS } from '../lib/cluster.ts';
+import { BenchCluster, PROXY_CONFIGS, recordK8sVersions } from '../lib/cluster.ts';
 import { runRollout, summarizeRollout, ROLLOUT_FULL, ROLLOUT_QUICK } from './rollout.ts';
 import { runProgramming, summarizeProgramming, PROGRAMMING_FULL, PROGRAMMING_QUICK } from './programming.ts';
 
@@ -20,7 +19,7 @@ export async function runControlPlaneScenarios(ctx: ControlPlaneContext): Promis
   if (ctx.only.has('rollout')) {
     await ctx.scenario('rollout', async () => {
       const cluster = await BenchCluster.start(1 + PROXY_CONFIGS.length);
-      await recordVersions(cluster, ctx.versions);
+      await recordK8sVersions(cluster.binDir, ctx.versions);
       try {
         const cfg = ctx.quick ? ROLLOUT_QUICK : ROLLOUT_FULL;
         const samples = await runRollout(cluster, cfg, ctx.log);
@@ -33,7 +32,7 @@ export async function runControlPlaneScenarios(ctx: ControlPlaneContext): Promis
   if (ctx.only.has('programming')) {
     await ctx.scenario('programming', async () => {
       const cluster = await BenchCluster.start(1 + PROXY_CONFIGS.length);
-      await recordVersions(cluster, ctx.versions);
+      await recordK8sVersions(cluster.binDir, ctx.versions);
       try {
         const cfg = ctx.quick ? PROGRAMMING_QUICK : PROGRAMMING_FULL;
         const samples = await runProgramming(cluster, cfg, ctx.log);
@@ -42,12 +41,5 @@ export async function runControlPlaneScenarios(ctx: ControlPlaneContext): Promis
         await cluster.stop();
       }
     });
-  }
-}
-
-async function recordVersions(cluster: BenchCluster, versions: Record<string, string>): Promise<void> {
-  for (const bin of ['kube-proxy', 'kube-apiserver', 'kube-controller-manager', 'etcd']) {
-    const r = await run([`${cluster.binDir}/${bin}`, '--version']).catch(() => ({ stdout: '?', stderr: '', code: 1 }));
-    versions[bin] = (r.stdout + r.stderr).trim().split('\n')[0];
   }
 }

@@ -1,11 +1,13 @@
 // Scenario 3, the data path: the same client (wrk, iperf3) and the same backend (nginx, iperf3)
-// through each proxy in the node namespace, one proxy at a time, interleaved per repetition so a
-// slow drift of the machine affects all proxies alike.
+// through each proxy in the node namespace (a userspace process, or kube-proxy's NAT rules), one
+// proxy at a time, interleaved per repetition so a slow drift of the machine affects all proxies alike.
 import { readFileSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { cpuSeconds } from '../lib/exec.ts';
+import { nsArgv } from '../../test/e2e/lib/netns.ts';
+import { cpuSeconds, machineCpu, must, type MachineCpu } from '../lib/exec.ts';
 import { iperf, wrk, type WrkResult } from '../lib/load.ts';
 import type { Target } from '../lib/proxies.ts';
+import type { DataPathTopology } from '../lib/topology.ts';
 
 export interface DataPathConfig {
   reps: number;
@@ -23,26 +25,55 @@ export interface DataPathSample {
   rep: number;
   target: string;
   latency: WrkResult;
-  keepAlive: WrkResult & { cpuSeconds: number | null };
-  newConn: WrkResult & { cpuSeconds: number | null };
+  keepAlive: WrkResult & Cpu;
+  newConn: WrkResult & Cpu;
   /** 1-minute load average before this proxy's measurements: other work on the machine shows here. */
   loadavg: number;
-  bulk: { bitsPerSecond: number; bytes: number; seconds: number; retransmits: number; cpuSeconds: number | null };
+  bulk: { bitsPerSecond: number; bytes: number; seconds: number; retransmits: number } & Cpu;
 }
 
-export interface TargetFactory { name: string; start(): Promise<Target> }
+interface Cpu {
+  /** The proxy process tree's user+system seconds (userspace proxies only). */
+  cpuSeconds: number | null;
+  /**
+   * The whole machine's CPU seconds during the measurement (client, proxy, backend, kernel NAT,
+   * and anything else running): the only CPU figure there is for the kernel-NAT targets.
+   * Absent in results written before it was recorded.
+   */
+  machine?: MachineCpu;
+}
 
-async function measured<T>(t: Target, fn: () => Promise<T>): Promise<T & { cpuSeconds: number | null }> {
+export interface TargetFactory { name: string; kind: Target['kind']; start(): Promise<Target> }
+
+async function measured<T>(t: Target, fn: () => Promise<T>): Promise<T & Cpu> {
   const before = t.pid ? cpuSeconds(t.pid) : null;
+  const m0 = machineCpu();
   const r = await fn();
-  return { ...r, cpuSeconds: t.pid && before !== null ? cpuSeconds(t.pid) - before : null };
+  const m1 = machineCpu();
+  const machine: MachineCpu = { user: m1.user - m0.user, system: m1.system - m0.system, irq: m1.irq - m0.irq, softirq: m1.softirq - m0.softirq };
+  return { ...r, cpuSeconds: t.pid && before !== null ? cpuSeconds(t.pid) - before : null, machine };
 }
 
-export async function runDataPath(clientNs: string, factories: TargetFactory[], cfg: DataPathConfig, log: (s: string) => void): Promise<DataPathSample[]> {
+/**
+ * Destroys the TIME_WAIT sockets the previous target left in the topology, so every target starts
+ * from the same state. The backend closes each new-connection request first, so the pod holds tens
+ * of thousands of them for 60 s. Behind kube-proxy they belong to masqueraded 4-tuples (node
+ * address, random port) that the next kube-proxy's fresh conntrack table does not know; a new SYN
+ * that lands on one is answered with the old connection's ACK, reset, and retried a second later
+ * (measured: kube-proxy nftables right after kube-proxy iptables fell from ~7,000 to ~500 new
+ * connections per second).
+ */
+async function clearTimeWait(net: Pick<DataPathTopology, 'clientNs' | 'nodeNs' | 'podNs'>): Promise<void> {
+  for (const ns of [net.clientNs, net.nodeNs, ...net.podNs]) await must(nsArgv(ns, ['ss', '-K', '-tn', 'state', 'time-wait']));
+}
+
+export async function runDataPath(net: Pick<DataPathTopology, 'clientNs' | 'nodeNs' | 'podNs'>, factories: TargetFactory[], cfg: DataPathConfig, log: (s: string) => void): Promise<DataPathSample[]> {
+  const { clientNs } = net;
   const samples: DataPathSample[] = [];
   for (let rep = 1; rep <= cfg.reps; rep++) {
     for (const f of factories) {
       log(`datapath rep ${rep}/${cfg.reps}: ${f.name}`);
+      await clearTimeWait(net);
       const loadavg = Number(readFileSync('/proc/loadavg', 'utf8').split(' ')[0]);
       const t = await f.start();
       try {
@@ -86,6 +117,11 @@ export interface DataPathSummary {
   cpuSecondsPerGB: number | null;
   cpuSecondsPer10kConn: number | null;
   cpuSecondsPer100kReq: number | null;
+  /** Whole machine, kernel (system + irq + softirq) and user seconds; see Cpu.machine. */
+  machineKernelSecondsPerGB?: number | null;
+  machineUserSecondsPerGB?: number | null;
+  machineKernelSecondsPer10kConn?: number | null;
+  machineUserSecondsPer10kConn?: number | null;
   errors: number;
 }
 
@@ -99,6 +135,10 @@ export function summarizeDataPath(samples: DataPathSample[]): DataPathSummary[] 
     const cpu = (f: (s: DataPathSample) => number | null) => { const v = ss.map(f).filter((x): x is number => x !== null); return v.length ? median(v) : null; };
     const p50 = median(ss.map((s) => s.latency.latencyMs.p50));
     const p99 = median(ss.map((s) => s.latency.latencyMs.p99));
+    const kernel = (c: Cpu) => c.machine ? c.machine.system + c.machine.irq + c.machine.softirq : null;
+    const user = (c: Cpu) => c.machine ? c.machine.user : null;
+    const perGB = (f: (c: Cpu) => number | null) => cpu((s) => { const v = f(s.bulk); return v === null ? null : v / (s.bulk.bytes / 1e9); });
+    const per10k = (f: (c: Cpu) => number | null) => cpu((s) => { const v = f(s.newConn); return v === null ? null : v / (s.newConn.requests / 10_000); });
     const errs = (w: WrkResult) => w.errors.connect + w.errors.read + w.errors.write + w.errors.timeout + w.errors.non2xx;
     return {
       target: t,
@@ -109,9 +149,13 @@ export function summarizeDataPath(samples: DataPathSample[]): DataPathSummary[] 
       latencyP99Ms: p99,
       addedP50Ms: p50 - directP50,
       addedP99Ms: p99 - directP99,
-      cpuSecondsPerGB: cpu((s) => s.bulk.cpuSeconds === null ? null : s.bulk.cpuSeconds / (s.bulk.bytes / 1e9)),
-      cpuSecondsPer10kConn: cpu((s) => s.newConn.cpuSeconds === null ? null : s.newConn.cpuSeconds / (s.newConn.requests / 10_000)),
+      cpuSecondsPerGB: perGB((c) => c.cpuSeconds),
+      cpuSecondsPer10kConn: per10k((c) => c.cpuSeconds),
       cpuSecondsPer100kReq: cpu((s) => s.keepAlive.cpuSeconds === null ? null : s.keepAlive.cpuSeconds / (s.keepAlive.requests / 100_000)),
+      machineKernelSecondsPerGB: perGB(kernel),
+      machineUserSecondsPerGB: perGB(user),
+      machineKernelSecondsPer10kConn: per10k(kernel),
+      machineUserSecondsPer10kConn: per10k(user),
       errors: ss.reduce((a, s) => a + errs(s.latency) + errs(s.keepAlive) + errs(s.newConn), 0),
     };
   });
