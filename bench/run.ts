@@ -1,7 +1,9 @@
 // npm run bench [-- --quick] [--only datapath,memory,rollout,programming] [--cpu-prof]
 // Runs the scenarios of issue 5 and writes bench/results/<timestamp>/{results.json,report.md,*.svg}.
 // Every competitor runs in the same invocation, on the same machine and workload.
-import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { existsSync, mkdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { machineFacts } from './lib/machine.ts';
@@ -22,6 +24,9 @@ const { values: args } = parseArgs({
     'cpu-prof': { type: 'boolean', default: false },
     // Comma-separated subset of proxies (for development; a published run measures all).
     targets: { type: 'string' },
+    // A git revision of nodeport-proxy to measure beside the working tree, in the same run, as
+    // target nodeport-proxy@REV (data path and memory): the before of a before/after.
+    baseline: { type: 'string' },
   },
 });
 
@@ -45,13 +50,28 @@ rmSync(workDir, { recursive: true, force: true });
 mkdirSync(workDir, { recursive: true });
 mkdirSync(outDir, { recursive: true });
 
+const baseline = args.baseline ? checkoutBaseline(args.baseline) : undefined;
+
+/** A worktree of another revision beside this one, sharing its node_modules. */
+function checkoutBaseline(rev: string): { name: string; root: string; commit: string } {
+  const commit = execFileSync('git', ['rev-parse', '--short', rev], { encoding: 'utf8' }).trim();
+  const root = `/tmp/npb-baseline-${commit}`;
+  if (!existsSync(join(root, 'proxy/cli/bin.ts'))) {
+    rmSync(root, { recursive: true, force: true });
+    execFileSync('git', ['worktree', 'prune']);
+    execFileSync('git', ['worktree', 'add', '--detach', root, commit], { stdio: 'ignore' });
+  }
+  if (!existsSync(join(root, 'node_modules'))) symlinkSync(join(repoRoot, 'node_modules'), join(root, 'node_modules'), 'dir');
+  return { name: `nodeport-proxy@${commit}`, root, commit };
+}
+
 const t0 = performance.now();
 const log = (s: string) => console.log(`[bench ${((performance.now() - t0) / 1000).toFixed(0).padStart(4)}s] ${s}`);
 
 const results: Record<string, unknown> & { scenarios: Record<string, unknown>; errors: Record<string, string> } = {
   startedAt: new Date().toISOString(),
   mode: quick ? 'quick' : 'full',
-  command: `npm run bench --${quick ? ' --quick' : ''}${args.only ? ` --only ${args.only}` : ''}${args.targets ? ` --targets ${args.targets}` : ''}`,
+  command: `npm run bench --${quick ? ' --quick' : ''}${args.only ? ` --only ${args.only}` : ''}${args.targets ? ` --targets ${args.targets}` : ''}${args.baseline ? ` --baseline ${args.baseline}` : ''}`,
   machine: await machineFacts(),
   versions: await toolVersions(process.execPath),
   scenarios: {},
@@ -89,6 +109,9 @@ if (only.has('datapath') || only.has('memory')) {
       { name: 'haproxy', kind: 'userspace', start: () => haproxy(env) },
       { name: 'nginx-stream', kind: 'userspace', start: () => nginxStream(env) },
       { name: 'nodeport-proxy', kind: 'userspace', start: () => nodeportProxy(env, { cpuProfDir: profDir }) },
+      // As many workers as cores, as HAProxy (threads = CPUs) and nginx (worker_processes auto) run.
+      { name: `nodeport-proxy-${os.cpus().length}w`, kind: 'userspace', start: () => nodeportProxy(env, { label: `nodeport-proxy-${os.cpus().length}w`, extraArgs: ['--workers', String(os.cpus().length)] }) },
+      ...(baseline ? [{ name: baseline.name, kind: 'userspace' as const, start: () => nodeportProxy(env, { label: baseline.name, root: baseline.root }) }] : []),
     ];
     const wanted = args.targets ? new Set(args.targets.split(',')) : null;
     if (wanted) factories.splice(0, factories.length, ...factories.filter((f) => wanted.has(f.name)));
@@ -121,7 +144,9 @@ if (only.has('datapath') || only.has('memory')) {
         proxies: {
           haproxy: 'HAProxy tcp mode, Debian package defaults (threads = CPUs), timeouts 1h',
           'nginx-stream': 'nginx stream module, worker_processes auto',
-          'nodeport-proxy': 'objects file, default flags',
+          'nodeport-proxy': 'objects file, default flags (one process), Node flags of the Dockerfile ENTRYPOINT',
+          [`nodeport-proxy-${os.cpus().length}w`]: `the same with --workers ${os.cpus().length}`,
+          ...(baseline ? { [baseline.name]: `commit ${baseline.commit} (git worktree), default flags, Node flags of its own Dockerfile: the before of a before/after` } : {}),
           ...Object.fromEntries(KUBE_PROXY_MODES.map((mode) => [kubeProxyTargetName(mode),
             `${versions['kube-proxy'] ?? 'kube-proxy'}, ${mode} mode, default minSyncPeriod (1s; the rules are static while traffic is measured), nodePortAddresses = the node IP, selector-less NodePort Service + hand-made EndpointSlice from the real apiserver; rules removed (kube-proxy --cleanup, nft flush ruleset, conntrack -F) before the next target`])),
         },

@@ -2,7 +2,7 @@
 // at the same NodePorts and forwarding to the same pod(s). Every one runs with its packaged
 // defaults except what the workload needs (timeouts long enough for idle connections, fd and
 // connection limits above 10,000), so none is tuned for the benchmark and none is crippled.
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { stringify } from 'yaml';
 import { background, fdHardLimit, inNs, must, run, waitFor, type Background } from './exec.ts';
@@ -125,13 +125,33 @@ export function writeObjectsFile(path: string, objects: object[]): void {
   writeFileSync(path, objects.map((o) => stringify(o)).join('---\n'));
 }
 
-export interface NodeportProxyOptions { extraArgs?: string[]; label?: string; cpuProfDir?: string }
+export interface NodeportProxyOptions {
+  extraArgs?: string[];
+  label?: string;
+  cpuProfDir?: string;
+  /** A checkout of another revision (the --baseline of a before/after comparison). */
+  root?: string;
+}
+
+/**
+ * The Node flags the image runs the proxy with: what stands between "node" and the entry point
+ * in the Dockerfile's ENTRYPOINT, so the benchmark measures what operators run.
+ */
+export function imageNodeFlags(root: string): string[] {
+  const line = /^ENTRYPOINT\s+(\[.*\])\s*$/m.exec(readFileSync(join(root, 'Dockerfile'), 'utf8'));
+  const argv = line ? (JSON.parse(line[1]!) as string[]) : [];
+  const entry = argv.indexOf('proxy/cli/bin.ts');
+  if (argv[0] !== 'node' || entry < 0) throw new Error(`${root}/Dockerfile: ENTRYPOINT is not ["node", ..., "proxy/cli/bin.ts"]`);
+  return argv.slice(1, entry);
+}
 
 export function nodeportProxyArgv(env: ProxyEnv, objectsFile: string, opts: NodeportProxyOptions = {}): string[] {
+  const root = opts.root ?? env.repoRoot;
   return [
     env.node,
+    ...imageNodeFlags(root),
     ...(opts.cpuProfDir ? ['--cpu-prof', `--cpu-prof-dir=${opts.cpuProfDir}`] : []),
-    join(env.repoRoot, 'proxy/cli/bin.ts'),
+    join(root, 'proxy/cli/bin.ts'),
     '--objects-file', objectsFile,
     '--nodeport-addresses', `${env.nodeIp}/32`,
     '--metrics-bind-address', '127.0.0.1:10265',

@@ -38,7 +38,7 @@ export async function writeReport(dir: string, r: Results): Promise<void> {
   if (dp) {
     const s: DataPathSummary[] = dp.summary;
     const by = (n: string) => s.find((x) => x.target === n);
-    const np = by('nodeport-proxy'), ha = by('haproxy'), ng = by('nginx-stream'), di = by('direct');
+    const ha = by('haproxy'), ng = by('nginx-stream'), di = by('direct');
     md.push('## Data path (scenario 3)', '');
     md.push(`${dp.topology}. Backend: ${dp.backend}. Medians of ${dp.config.reps} repetitions; wrk ${dp.config.seconds} s per measurement (keep-alive: ${dp.config.keepAliveConnections} connections; new connections: ${dp.config.newConnConnections} connections with \`Connection: close\`; latency: 1 connection, one request at a time), iperf3 ${dp.config.iperfStreams} streams × ${dp.config.iperfSeconds} s. The client, proxy and backend share the machine's ${m.cores} cores.`, '');
     md.push(table(
@@ -53,11 +53,18 @@ export async function writeReport(dir: string, r: Results): Promise<void> {
       md.push(table(['proxy', 'kernel CPU s / GB', 'user CPU s / GB', 'kernel CPU s / 10k conn', 'user CPU s / 10k conn'],
         s.map((x) => [x.target, fmt(x.machineKernelSecondsPerGB), fmt(x.machineUserSecondsPerGB), fmt(x.machineKernelSecondsPer10kConn), fmt(x.machineUserSecondsPer10kConn)])), '');
     }
-    if (np) {
-      md.push('Ratios (nodeport-proxy ÷ competitor; higher is better for rates, lower for CPU):', '');
+    const ours = s.filter((x) => x.target.startsWith('nodeport-proxy') && !x.target.includes('@'));
+    const before = s.find((x) => x.target.startsWith('nodeport-proxy@'));
+    const ratioRow = (name: string, a: DataPathSummary, c: DataPathSummary) => [name, ratio(a.keepAliveRps, c.keepAliveRps), ratio(a.newConnPerSec, c.newConnPerSec), ratio(a.bulkGbps, c.bulkGbps), ratio(a.cpuSecondsPerGB, c.cpuSecondsPerGB), ratio(a.cpuSecondsPer10kConn, c.cpuSecondsPer10kConn)];
+    for (const np of ours) {
+      md.push(`Ratios (${np.target} ÷ competitor; higher is better for rates, lower for CPU):`, '');
       md.push(table(['vs', 'keep-alive req/s', 'new conn/s', 'bulk', 'CPU per GB', 'CPU per 10k conn'],
         [['HAProxy', ha], ['nginx stream', ng], ['kube-proxy iptables', by('kube-proxy-iptables')], ['kube-proxy nftables', by('kube-proxy-nftables')], ['direct', di]]
-          .filter(([, o]) => o).map(([n, o]) => { const c = o as DataPathSummary; return [n as string, ratio(np.keepAliveRps, c.keepAliveRps), ratio(np.newConnPerSec, c.newConnPerSec), ratio(np.bulkGbps, c.bulkGbps), ratio(np.cpuSecondsPerGB, c.cpuSecondsPerGB), ratio(np.cpuSecondsPer10kConn, c.cpuSecondsPer10kConn)]; })), '');
+          .filter(([, o]) => o).map(([n, o]) => ratioRow(n as string, np, o as DataPathSummary))), '');
+    }
+    if (before && ours.length) {
+      md.push(`Before/after, same run (${ours.map((x) => x.target).join(', ')} ÷ ${before.target}; higher is better for rates, lower for CPU):`, '');
+      md.push(table(['after', 'keep-alive req/s', 'new conn/s', 'bulk', 'CPU per GB', 'CPU per 10k conn'], ours.map((np) => ratioRow(np.target, np, before))), '');
     }
     const rows = (f: (x: DataPathSummary) => number) => s.map((x) => ({ target: x.target, value: f(x) }));
     md.push(chart('datapath-keepalive.svg', barSpec('Keep-alive requests per second (higher is better)', 'req/s', rows((x) => x.keepAliveRps))));
@@ -73,8 +80,10 @@ export async function writeReport(dir: string, r: Results): Promise<void> {
     const ha = idle.find((x) => x.target === 'haproxy');
     md.push('## Memory (scenario 4)', '');
     md.push(`Idle connections: the client opens ${fmt(idle[0]?.connections)} connections through the proxy, each proven end to end by a byte echoed by the backend, then leaves them idle; RSS is the proxy process tree's VmRSS sum before and 2 s after.${mem.idleCount < 10_000 ? ` The count is ${fmt(mem.idleCount)}, not 10,000, for every proxy: the per-process open-file hard limit here is ${fmt(mem.fdHardLimit)} and cannot be raised (no CAP_SYS_RESOURCE), and a proxy needs two descriptors per proxied connection.` : ''}`, '');
-    md.push(table(['proxy', 'opened', 'failed', 'RSS before MiB', 'RSS with connections MiB', 'KiB per connection', 'vs HAProxy'],
-      idle.map((x) => [x.target, x.opened, x.failed, fmt(x.rssBeforeBytes / 2 ** 20), fmt(x.rssAfterBytes / 2 ** 20), fmt(x.bytesPerConnection / 1024), ratio(x.bytesPerConnection, ha?.bytesPerConnection)])), '');
+    const idleBefore = idle.find((x) => x.target.startsWith('nodeport-proxy@'));
+    md.push(table(['proxy', 'opened', 'failed', 'RSS before MiB', 'RSS with connections MiB', 'KiB per connection', 'vs HAProxy', ...(idleBefore ? [`vs ${idleBefore.target}`] : [])],
+      idle.map((x) => [x.target, x.opened, x.failed, fmt(x.rssBeforeBytes / 2 ** 20), fmt(x.rssAfterBytes / 2 ** 20), fmt(x.bytesPerConnection / 1024), ratio(x.bytesPerConnection, ha?.bytesPerConnection),
+        ...(idleBefore ? [x.target.startsWith('nodeport-proxy') ? ratio(x.bytesPerConnection, idleBefore.bytesPerConnection) : ''] : [])])), '');
     md.push(chart('memory-idle.svg', barSpec('Memory per idle proxied connection (lower is better)', 'KiB per connection', idle.map((x) => ({ target: x.target, value: x.bytesPerConnection / 1024 })))), '');
     const sc: ScaleResult | undefined = mem.scale;
     if (sc) {

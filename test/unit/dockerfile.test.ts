@@ -119,9 +119,22 @@ describe('Dockerfile', () => {
     const entry = final.find((i) => i.op === 'ENTRYPOINT' || i.op === 'CMD');
     const argv = JSON.parse(entry!.args) as string[];
     expect(argv[0]).toBe('node');
-    expect(argv[1]).toBe('proxy/cli/bin.ts');
-    expect(existsSync(path.join(root, argv[1]!))).toBe(true);
+    // Node flags may stand between node and the entry point (bench/ runs the proxy with them).
+    const flags = argv.slice(1, -1);
+    for (const f of flags) expect(f).toMatch(/^--[a-z-]+(=\S+)?$/);
+    expect(argv.at(-1)).toBe('proxy/cli/bin.ts');
+    expect(existsSync(path.join(root, argv.at(-1)!))).toBe(true);
   });
+
+  it('passes Node flags that this Node accepts (the entry point starts with them)', async () => {
+    const entry = stages().at(-1)!.find((i) => i.op === 'ENTRYPOINT')!;
+    const argv = JSON.parse(entry.args) as string[];
+    const { stdout } = await promisify(execFile)(process.execPath, [...argv.slice(1, -1), path.join(root, argv.at(-1)!), '--version'], {
+      timeout: 20_000,
+      env: { ...process.env, NODE_OPTIONS: '' },
+    });
+    expect(stdout.trim()).toBe(`nodeport-proxy ${pkg.version}`);
+  }, 30_000);
 
   it('needs only production dependencies: every package the proxy imports is in "dependencies"', () => {
     const builtins = new Set(builtinModules.flatMap((m) => [m, `node:${m}`]));
