@@ -36,9 +36,17 @@ export function programmingSection(r: any, chart: Chart): string[] {
   const md = ['## Programming latency at scale (scenario 2)', ''];
   md.push(`Sizes: ${r.config.sizes.map((x: number) => fmt(x)).join(', ')} NodePort Services with 2-10 endpoints each (6 on average); ${r.config.rounds} rounds per proxy and size, one proxy running at a time on its own node. (a) "stop reaching": from the Ready=False status update of one of the probed Service's two pods to the first new connection (one every ~${r.config.probeIntervalMs} ms) that no longer reaches it. (b) The proxy's own \`kubeproxy_network_programming_duration_seconds\` over the same rounds, from its histogram buckets. Its start is the EndpointSlice's last-change-trigger-time, taken from the pod condition's lastTransitionTime, which has whole-second resolution: this metric reads up to 1 s high for every proxy, so (a) is the accurate figure. CPU per change: the proxy's CPU time (children included: iptables-restore, nft) during the rounds, minus its rate with the probe running and no change, divided by the number of changes (Ready=False and back); values at or under noise show as 0.`, '');
   md.push(MINSYNC_NOTE, '');
-  md.push(table(['proxy', 'Services', 'endpoints', 'stop reaching p50 ms', 'p99 ms', 'own metric p50 ms', 'own metric p99 ms', 'CPU ms per change', 'start until healthy s'],
-    s.map((x) => [x.proxy, fmt(x.services), fmt(x.endpoints), fmt(x.stopReachingP50Ms), fmt(x.stopReachingP99Ms), fmt(x.ownMetricP50Ms), fmt(x.ownMetricP99Ms), fmt(x.cpuMsPerChange), fmt(x.startMs / 1000)])), '');
+  // A round in which the proxy still sent to the not-ready pod after the limit is a censored
+  // observation: shown as "> limit", never as a number it did not reach.
+  const limit = `> ${fmt(r.roundLimitMs ?? 60_000)}`;
+  md.push(table(['proxy', 'Services', 'endpoints', 'rounds', 'stop reaching p50 ms', 'p99 ms', 'own metric p50 ms', 'own metric p99 ms', 'CPU ms per change', 'start until healthy s'],
+    s.map((x) => x.error
+      ? [x.proxy, fmt(x.services), fmt(x.endpoints), '0', `not measured: ${x.error}`, '', '', '', '', '']
+      : [x.proxy, fmt(x.services), fmt(x.endpoints), x.timedOutRounds ? `${x.rounds} + ${x.timedOutRounds} timed out` : String(x.rounds),
+        x.timedOutRounds && !x.rounds ? limit : fmt(x.stopReachingP50Ms), x.timedOutRounds ? limit : fmt(x.stopReachingP99Ms),
+        fmt(x.ownMetricP50Ms), fmt(x.ownMetricP99Ms), fmt(x.cpuMsPerChange), fmt(x.startMs / 1000)])), '');
+  if (s.some((x) => x.timedOutRounds)) md.push(`"timed out": the probe still reached the not-ready pod ${fmt(r.roundLimitMs ?? 60_000)} ms after Ready=False; the proxy's remaining rounds at that size were skipped.`, '');
   md.push(chart('programming-latency.svg', groupedSpec('Time until a not-ready pod stops receiving new connections, p99 (lower is better)', 'ms',
-    s.map((x) => ({ group: `${fmt(x.services)} Services`, target: x.proxy, value: x.stopReachingP99Ms })), true)), '');
+    s.filter((x) => !x.error && !x.timedOutRounds).map((x) => ({ group: `${fmt(x.services)} Services`, target: x.proxy, value: x.stopReachingP99Ms })), true)), '');
   return md;
 }

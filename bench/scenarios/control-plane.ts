@@ -3,7 +3,7 @@
 // through the e2e library. One cluster: node-1 runs the pods, nodes 2-6 one proxy configuration each.
 import { BenchCluster, PROXY_CONFIGS, recordK8sVersions } from '../lib/cluster.ts';
 import { runRollout, summarizeRollout, ROLLOUT_FULL, ROLLOUT_QUICK } from './rollout.ts';
-import { runProgramming, summarizeProgramming, PROGRAMMING_FULL, PROGRAMMING_QUICK } from './programming.ts';
+import { runProgramming, summarizeProgramming, PROGRAMMING_FULL, PROGRAMMING_QUICK, ROUND_LIMIT_MS } from './programming.ts';
 
 export interface ControlPlaneContext {
   quick: boolean;
@@ -36,7 +36,7 @@ export async function runControlPlaneScenarios(ctx: ControlPlaneContext): Promis
       try {
         const cfg = ctx.quick ? PROGRAMMING_QUICK : PROGRAMMING_FULL;
         const samples = await runProgramming(cluster, cfg, ctx.log);
-        return { config: cfg, proxies: PROXY_CONFIGS, summary: summarizeProgramming(samples), samples };
+        return { config: cfg, roundLimitMs: ROUND_LIMIT_MS, proxies: PROXY_CONFIGS, summary: summarizeProgramming(samples), samples };
       } finally {
         await cluster.stop();
       }
