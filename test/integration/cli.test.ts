@@ -1,6 +1,6 @@
 // The `nodeport-proxy` command as a real process: flags, the `connections` subcommand and
 // graceful shutdown on SIGTERM.
-import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { execFile, type ChildProcess } from 'node:child_process';
 import { mkdtempSync } from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
@@ -9,9 +9,9 @@ import { promisify } from 'node:util';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { Backend } from '../support/backend-server.ts';
 import { endpointSlice, service, writeObjectsFile } from '../support/objects.ts';
-import { freePort, get, sleep, startBackends } from './harness.ts';
+import { freePort, get, PROXY_BIN, sleep, spawnProxyCli, startBackends } from './harness.ts';
 
-const BIN = path.resolve(import.meta.dirname, '../../proxy/cli/bin.ts');
+const BIN = PROXY_BIN;
 const run = promisify(execFile);
 let child: ChildProcess | undefined;
 let backends: Backend[] = [];
@@ -63,22 +63,16 @@ describe('nodeport-proxy command', () => {
 
   it('serves, lists connections like conntrack -L, and drains open connections on SIGTERM', async () => {
     const nodePort = await freePort();
-    const [metricsPort, healthzPort, adminPort] = [await freePort(), await freePort(), await freePort()];
     backends = await startBackends('127.3.1', 11, 1);
     const [a] = backends as [Backend];
     const dir = mkdtempSync(path.join(os.tmpdir(), 'npp-cli-'));
     const file = path.join(dir, 'objects.yaml');
     writeObjectsFile(file, [service({ name: 'web', nodePort }), endpointSlice({ service: 'web', port: a.port, endpoints: [{ ip: a.host }] })]);
-    const proc = spawn(process.execPath, [
-      BIN, '--objects-file', file, '--hostname-override', 'node-a', '--nodeport-addresses', '127.0.0.1/32',
-      '--metrics-bind-address', `127.0.0.1:${metricsPort}`, '--healthz-bind-address', `127.0.0.1:${healthzPort}`,
-      '--admin-bind-address', `127.0.0.1:${adminPort}`, '--shutdown-timeout', '10s',
-    ], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const { proc, logs, ports } = await spawnProxyCli(file);
+    const [healthzPort, adminPort] = [ports.healthz, ports.admin];
     child = proc;
-    let logs = '';
-    proc.stdout!.on('data', (c) => (logs += c));
-    for (let i = 0; i < 300 && !logs.includes('listener opened'); i++) await sleep(20);
-    expect(logs).toContain('listener opened');
+    for (let i = 0; i < 300 && !logs().includes('listener opened'); i++) await sleep(20);
+    expect(logs()).toContain('listener opened');
     expect(await get(nodePort)).toEqual({ status: 200, body: 'pod-11' });
     const healthz = await fetch(`http://127.0.0.1:${healthzPort}/healthz`);
     expect(healthz.status).toBe(200);
@@ -107,6 +101,6 @@ describe('nodeport-proxy command', () => {
     expect(received.length).toBeGreaterThan(n);
     stream.destroy();
     expect(await exited).toBe(0);
-    expect(logs).toContain('shutting down');
+    expect(logs()).toContain('shutting down');
   });
 });

@@ -1,6 +1,7 @@
 // Runs the real proxy in-process on an objects file, with real backends on loopback addresses
 // and real clients. Each test file takes its own 127.x.y.0/24 block so files can run in parallel.
 import { mkdtempSync, rmSync } from 'node:fs';
+import { spawn, type ChildProcess } from 'node:child_process';
 import http from 'node:http';
 import net from 'node:net';
 import os from 'node:os';
@@ -138,4 +139,23 @@ export function get(port: number, pathName = '/', host = '127.0.0.1'): Promise<{
     req.on('timeout', () => req.destroy(Object.assign(new Error('timeout'), { code: 'ETIMEDOUT' })));
     req.on('error', (e: NodeJS.ErrnoException) => resolve({ error: e.code ?? e.message }));
   });
+}
+
+export const PROXY_BIN = path.resolve(import.meta.dirname, '../../proxy/cli/bin.ts');
+
+/**
+ * The `nodeport-proxy` command as a real process on an objects file, listening on 127.0.0.1
+ * (NodePorts and the three HTTP servers on free ports); `logs()` is its stdout and stderr so far.
+ */
+export async function spawnProxyCli(file: string, extraArgs: string[] = []): Promise<{ proc: ChildProcess; logs: () => string; ports: { metrics: number; healthz: number; admin: number } }> {
+  const ports = { metrics: await freePort(), healthz: await freePort(), admin: await freePort() };
+  const proc = spawn(process.execPath, [
+    PROXY_BIN, '--objects-file', file, '--hostname-override', 'node-a', '--nodeport-addresses', '127.0.0.1/32',
+    '--metrics-bind-address', `127.0.0.1:${ports.metrics}`, '--healthz-bind-address', `127.0.0.1:${ports.healthz}`,
+    '--admin-bind-address', `127.0.0.1:${ports.admin}`, '--shutdown-timeout', '10s', ...extraArgs,
+  ], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let logs = '';
+  proc.stdout!.on('data', (c) => (logs += c));
+  proc.stderr!.on('data', (c) => (logs += c));
+  return { proc, logs: () => logs, ports };
 }

@@ -2,7 +2,7 @@
 // workers (SO_REUSEPORT), the primary's /metrics and /debug/connections cover both, a table
 // change reaches both, a killed worker is replaced while the other keeps serving, and SIGTERM
 // stops everything with exit code 0.
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { mkdtempSync } from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
@@ -10,9 +10,8 @@ import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { Backend } from '../support/backend-server.ts';
 import { endpointSlice, service, writeObjectsFile } from '../support/objects.ts';
-import { freePort, get, sleep, startBackends } from './harness.ts';
+import { freePort, get, sleep, spawnProxyCli, startBackends } from './harness.ts';
 
-const BIN = path.resolve(import.meta.dirname, '../../proxy/cli/bin.ts');
 let child: ChildProcess | undefined;
 let backends: Backend[] = [];
 const sockets: net.Socket[] = [];
@@ -39,7 +38,6 @@ const metric = (text: string, re: RegExp) => Number(re.exec(text)?.[1] ?? NaN);
 describe('nodeport-proxy --workers 2', () => {
   it('spreads connections over both workers, reports them as one proxy, survives a worker crash, stops on SIGTERM', async () => {
     const nodePort = await freePort();
-    const [metricsPort, healthzPort, adminPort] = [await freePort(), await freePort(), await freePort()];
     backends = await startBackends('127.3.2', 11, 2);
     const [a, b] = backends as [Backend, Backend];
     const dir = mkdtempSync(path.join(os.tmpdir(), 'npp-workers-'));
@@ -49,15 +47,9 @@ describe('nodeport-proxy --workers 2', () => {
       endpointSlice({ service: 'web', port: a.port, endpoints: [{ ip: a.host, ready: aReady, serving: aReady }, { ip: b.host }] }),
     ];
     writeObjectsFile(file, objects(true));
-    const proc = spawn(process.execPath, [
-      BIN, '--workers', '2', '--objects-file', file, '--hostname-override', 'node-a', '--nodeport-addresses', '127.0.0.1/32',
-      '--metrics-bind-address', `127.0.0.1:${metricsPort}`, '--healthz-bind-address', `127.0.0.1:${healthzPort}`,
-      '--admin-bind-address', `127.0.0.1:${adminPort}`, '--shutdown-timeout', '10s',
-    ], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const { proc, logs: output, ports } = await spawnProxyCli(file, ['--workers', '2']);
+    const { metrics: metricsPort, healthz: healthzPort, admin: adminPort } = ports;
     child = proc;
-    let logs = '';
-    proc.stdout!.on('data', (c) => (logs += c));
-    proc.stderr!.on('data', (c) => (logs += c));
     await until('/healthz 200', async () => (await fetch(`http://127.0.0.1:${healthzPort}/healthz`)).status === 200);
     const metrics = async () => (await fetch(`http://127.0.0.1:${metricsPort}/metrics`)).text();
     const connections = async () => (await (await fetch(`http://127.0.0.1:${adminPort}/debug/connections`)).json()) as { worker: number; backend: string }[];
@@ -93,7 +85,7 @@ describe('nodeport-proxy --workers 2', () => {
     expect(answers).toEqual(Array.from({ length: 30 }, () => ({ status: 200, body: 'pod-12' })));
 
     // Kill worker 1: the other keeps serving, and the primary starts a replacement.
-    const pid = Number(/"worker":1,"pid":(\d+)/.exec(logs)?.[1]);
+    const pid = Number(/"worker":1,"pid":(\d+)/.exec(output())?.[1]);
     expect(pid).toBeGreaterThan(0);
     process.kill(pid, 'SIGKILL');
     await sleep(100);
@@ -103,7 +95,7 @@ describe('nodeport-proxy --workers 2', () => {
       const text = await metrics();
       return metric(text, /^nodeport_proxy_worker_restarts_total (\d+)$/m) === 1 && metric(text, /^nodeport_proxy_workers (\d+)$/m) === 2;
     });
-    const newPid = Number([...logs.matchAll(/"worker":1,"pid":(\d+)/g)].at(-1)?.[1]);
+    const newPid = Number([...output().matchAll(/"worker":1,"pid":(\d+)/g)].at(-1)?.[1]);
     expect(newPid).not.toBe(pid);
     expect(await get(nodePort)).toEqual({ status: 200, body: 'pod-12' });
 
