@@ -70,7 +70,11 @@ interface Outcome {
   gotResponse?: boolean;
 }
 
-function once(): Promise<Outcome> {
+/**
+ * One request. `fresh`: on a new connection outside the pool, for the retry after a stale reused
+ * one (another pooled connection may have been closed by the same server at the same moment).
+ */
+function once(fresh = false): Promise<Outcome> {
   return new Promise((resolve) => {
     let gotResponse = false;
     let done = false;
@@ -85,8 +89,8 @@ function once(): Promise<Outcome> {
         host: cfg.host,
         port: cfg.port,
         path: cfg.path,
-        agent: agent ?? false,
-        headers: agent ? {} : { connection: 'close' },
+        agent: fresh ? false : (agent ?? false),
+        headers: agent && !fresh ? {} : { connection: 'close' },
         timeout: cfg.timeoutMs,
       },
       (res) => {
@@ -156,7 +160,7 @@ async function worker(): Promise<void> {
     if (o.err && o.staleReuse) {
       stats.retried++;
       retry = true;
-      o = await once();
+      o = await once(true);
     }
     record(o, retry);
     if (cfg.intervalMs > 0) await new Promise((r) => setTimeout(r, cfg.intervalMs));
