@@ -81,7 +81,7 @@ export async function startProxy(opts: ProxyOptions, deps: ProxyDeps): Promise<R
   const connections = new ConnectionTable();
   const health = new HealthState({ now, healthTimeoutMs: opts.healthTimeoutMs });
   let table!: BackendTable;
-  const metrics = createMetrics({ connections, table: () => table, now, defaultMetrics: deps.defaultMetrics });
+  const metrics = createMetrics({ connections, table: () => table, now, defaultMetrics: deps.defaultMetrics, healthChecks: opts.healthzBindAddress !== undefined });
   const addresses = createNodePortAddresses(opts.nodePortAddresses);
   const picker = new Picker({
     algorithm: opts.algorithm,
@@ -179,7 +179,6 @@ export async function startProxy(opts: ProxyOptions, deps: ProxyDeps): Promise<R
     health.applied();
   };
 
-  const healthzCounter = (path: string, code: number) => metrics.healthCheck(path, code);
   const views: AdminViews = {
     connections: () => connections.view(now()),
     table: () => tableView(table, listeners.listening(), connections),
@@ -187,7 +186,7 @@ export async function startProxy(opts: ProxyOptions, deps: ProxyDeps): Promise<R
   const servers = await startHttpServers(
     [
       ['metrics', opts.metricsBindAddress, metricsRoutes(metrics.registry)],
-      ['healthz', opts.healthzBindAddress, healthRoutes(health, healthzCounter)],
+      ['healthz', opts.healthzBindAddress, healthRoutes(health, metrics.healthCheck)],
       ['admin', opts.adminBindAddress, adminRoutes(views)],
     ],
     opts.reusePort,

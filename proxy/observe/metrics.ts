@@ -41,6 +41,8 @@ export function createMetrics(deps: {
   table: () => BackendTable;
   now: () => number;
   defaultMetrics?: boolean;
+  /** Register the /healthz and /livez answer counters (default true). */
+  healthChecks?: boolean;
 }): ProxyMetrics {
   const registry = new Registry();
   if (deps.defaultMetrics !== false) collectDefaultMetrics({ register: registry });
@@ -201,18 +203,9 @@ export function createMetrics(deps: {
     registers: [registry],
   });
 
-  const healthz = new Counter({
-    name: 'kubeproxy_proxy_healthz_total',
-    help: 'Answers of /healthz by HTTP code.',
-    labelNames: ['code'],
-    registers: [registry],
-  });
-  const livez = new Counter({
-    name: 'kubeproxy_proxy_livez_total',
-    help: 'Answers of /livez by HTTP code.',
-    labelNames: ['code'],
-    registers: [registry],
-  });
+  // Only a process that serves /healthz counts its answers: a --workers worker serves none, and
+  // its primary registers these itself.
+  const healthCheck = deps.healthChecks === false ? () => {} : healthCheckCounters(registry);
 
   const dataPlane: DataPlaneEvents = {
     connectionOpened(rec) {
@@ -248,6 +241,13 @@ export function createMetrics(deps: {
     serviceChanged: () => serviceChanges.inc(),
     endpointSliceChanged: () => endpointChanges.inc(),
     bindFailed: () => bindFailures.inc(),
-    healthCheck: (path, code) => (path === '/livez' ? livez : healthz).inc({ code: String(code) }),
+    healthCheck,
   };
+}
+
+/** kube-proxy's kubeproxy_proxy_{healthz,livez}_total{code}; returns the function that counts an answer. */
+export function healthCheckCounters(registry: Registry): (path: string, code: number) => void {
+  const healthz = new Counter({ name: 'kubeproxy_proxy_healthz_total', help: 'Answers of /healthz by HTTP code.', labelNames: ['code'], registers: [registry] });
+  const livez = new Counter({ name: 'kubeproxy_proxy_livez_total', help: 'Answers of /livez by HTTP code.', labelNames: ['code'], registers: [registry] });
+  return (path, code) => (path === '/livez' ? livez : healthz).inc({ code: String(code) });
 }

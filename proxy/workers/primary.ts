@@ -12,6 +12,7 @@ import type { Logger } from 'pino';
 import { AggregatorRegistry, Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
 import type { ConnectionView } from '../connection/connection-table.ts';
 import { HealthState } from '../observe/health.ts';
+import { healthCheckCounters } from '../observe/metrics.ts';
 import { adminRoutes, healthRoutes, metricsRoutes, startHttpServers, type Routes } from '../observe/http-servers.ts';
 import type { BindFailureReporter, TableView } from '../proxy.ts';
 import { objectRef, type Source, type SourceEvent } from '../source/events.ts';
@@ -75,8 +76,7 @@ export async function startPrimary(opts: PrimaryOptions, deps: PrimaryDeps): Pro
   collectDefaultMetrics({ register: registry, prefix: 'nodeport_proxy_primary_' });
   const restarts = new Counter({ name: 'nodeport_proxy_worker_restarts_total', help: 'Worker processes that exited unexpectedly and were started again.', registers: [registry] });
   const liveWorkers = new Gauge({ name: 'nodeport_proxy_workers', help: 'Worker processes up and fed with the current state.', registers: [registry] });
-  const healthz = new Counter({ name: 'kubeproxy_proxy_healthz_total', help: 'Answers of /healthz by HTTP code.', labelNames: ['code'], registers: [registry] });
-  const livez = new Counter({ name: 'kubeproxy_proxy_livez_total', help: 'Answers of /livez by HTTP code.', labelNames: ['code'], registers: [registry] });
+  const healthCheck = healthCheckCounters(registry);
 
   const health = new HealthState({ now, healthTimeoutMs: opts.healthTimeoutMs });
   /** The current objects by kind/namespace/name: what a new worker is given before live events. */
@@ -92,10 +92,10 @@ export async function startPrimary(opts: PrimaryOptions, deps: PrimaryDeps): Pro
     slot.sent = ++seq;
     slot.proc.send({ t: 'event', seq: slot.sent, event });
   };
-  const allApplied = () => [...slots.values()].every((s) => !s.ready || s.acked >= s.sent);
+  const readySlots = () => [...slots.values()].filter((s) => s.ready);
   const checkApplied = () => {
-    const ready = [...slots.values()].filter((s) => s.ready);
-    if (ready.length === 0 || !allApplied()) return;
+    const ready = readySlots();
+    if (ready.length === 0 || !ready.every((s) => s.acked >= s.sent)) return;
     if (sourceSynced && !health.isSynced) {
       // The first time, every worker must have it: a worker that cannot start keeps us unready.
       if (ready.length < opts.workers) return;
@@ -109,7 +109,7 @@ export async function startPrimary(opts: PrimaryOptions, deps: PrimaryDeps): Pro
   let requestId = 0;
   const ask = <K extends keyof Views>(what: K): Promise<{ id: number; body: Views[K] }[]> =>
     Promise.all(
-      [...slots.values()].filter((s) => s.ready).map(
+      readySlots().map(
         (s) =>
           new Promise<{ id: number; body: Views[K] } | undefined>((resolve) => {
             const id = ++requestId;
@@ -139,7 +139,7 @@ export async function startPrimary(opts: PrimaryOptions, deps: PrimaryDeps): Pro
         case 'ready':
           // Bring it up to date, then it gets the live events with the others.
           slot.ready = true;
-          liveWorkers.set([...slots.values()].filter((s) => s.ready).length);
+          liveWorkers.set(readySlots().length);
           for (const event of current.values()) send(slot, event);
           if (sourceSynced) send(slot, { type: 'synced' });
           log.info({ worker: id, pid: proc.pid, objects: current.size }, 'worker ready');
@@ -160,7 +160,7 @@ export async function startPrimary(opts: PrimaryOptions, deps: PrimaryDeps): Pro
     proc.on('exit', (code, signal) => {
       exited();
       if (slots.get(id) === slot) slots.delete(id);
-      liveWorkers.set([...slots.values()].filter((s) => s.ready).length);
+      liveWorkers.set(readySlots().length);
       if (stopping) return;
       restarts.inc();
       log.error({ worker: id, pid: proc.pid, code, signal }, 'worker exited unexpectedly; starting it again');
@@ -195,15 +195,15 @@ export async function startPrimary(opts: PrimaryOptions, deps: PrimaryDeps): Pro
       if (!first) return [];
       // Every worker has the same table; only the connection counts differ.
       const counts = new Map<string, number>();
-      for (const a of rest) for (const r of a.body) for (const e of r.endpoints) counts.set(`${r.nodePort}|${e.endpoint}`, (counts.get(`${r.nodePort}|${e.endpoint}`) ?? 0) + e.connections);
-      return first.body.map((r) => ({ ...r, endpoints: r.endpoints.map((e) => ({ ...e, connections: e.connections + (counts.get(`${r.nodePort}|${e.endpoint}`) ?? 0) })) }));
+      const key = (nodePort: number, endpoint: string) => `${nodePort}|${endpoint}`;
+      for (const a of rest) for (const r of a.body) for (const e of r.endpoints) counts.set(key(r.nodePort, e.endpoint), (counts.get(key(r.nodePort, e.endpoint)) ?? 0) + e.connections);
+      return first.body.map((r) => ({ ...r, endpoints: r.endpoints.map((e) => ({ ...e, connections: e.connections + (counts.get(key(r.nodePort, e.endpoint)) ?? 0) })) }));
     },
   };
   const metrics: Routes = {
     ...metricsRoutes(registry),
     '/metrics': async () => {
-      // The primary's own metrics first: the healthz/livez counters exist in every worker too
-      // (always 0 there), and a merged metric takes its aggregator from the first registry.
+      // Metric names do not overlap: the workers serve no /healthz, so only the primary counts it.
       const all = [await registry.getMetricsAsJSON(), ...(await ask('metrics')).map((a) => a.body)];
       const merged = AggregatorRegistry.aggregate(all);
       return { status: 200, type: registry.contentType, body: await merged.metrics() };
@@ -212,7 +212,7 @@ export async function startPrimary(opts: PrimaryOptions, deps: PrimaryDeps): Pro
   const servers = await startHttpServers(
     [
       ['metrics', opts.metricsBindAddress, metrics],
-      ['healthz', opts.healthzBindAddress, healthRoutes(health, (path, code) => (path === '/livez' ? livez : healthz).inc({ code: String(code) }))],
+      ['healthz', opts.healthzBindAddress, healthRoutes(health, healthCheck)],
       ['admin', opts.adminBindAddress, adminRoutes(views)],
     ],
     opts.reusePort,
